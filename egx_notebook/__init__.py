@@ -1,0 +1,2 @@
+"""egx-notebook."""
+__version__ = "0.1.0"
