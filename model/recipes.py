@@ -1,0 +1,65 @@
+"""Named training recipes: every hyperparameter of a run, with its default.
+
+``default`` trains the checkpoint shipped in the package; ``smoke`` is a tiny model
+on procedurally generated data that finishes in well under a minute on a CPU (CI
+runs it). A recipe is plain data so that a run's exact settings can be written to
+its output folder and to the model card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Hyperparameters of one training run."""
+
+    name: str
+    config: dict = field(default_factory=dict)  # EgxConfig overrides
+    vocab_size: int = 1200
+    batch_size: int = 8
+    lr: float = 1e-3
+    llm_lr: float | None = None  # defaults to lr
+    weight_decay: float = 0.05
+    warmup_steps: int = 200
+    max_steps: int = 6000
+    time_budget_min: float | None = None  # stop (and save) after this many minutes
+    grad_clip: float = 1.0
+    log_every: int = 20
+    save_every: int = 250
+    seed: int = 0
+    synthetic_only: bool = False  # build a small synthetic dataset in-process
+    synthetic_per_source: int = 200
+    num_workers: int = 1
+    eval_samples: int = 48
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+RECIPES: dict[str, Recipe] = {
+    "default": Recipe(name="default"),
+    "smoke": Recipe(
+        name="smoke",
+        config={"tiny": True},
+        vocab_size=400,
+        batch_size=4,
+        lr=2e-3,
+        warmup_steps=2,
+        max_steps=12,
+        log_every=2,
+        save_every=6,
+        synthetic_only=True,
+        synthetic_per_source=6,
+        num_workers=0,
+        eval_samples=4,
+    ),
+}
+
+
+def get_recipe(name: str, **overrides) -> Recipe:
+    """The recipe called ``name`` with keyword overrides applied (None values ignored)."""
+    if name not in RECIPES:
+        raise KeyError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
+    return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,224 @@
+"""One-stage training of EarthGPT-X: every head under one loss, resumable, over accelerate.
+
+Run on one CPU or GPU::
+
+    python -m egx_notebook.model.train --recipe default --data runs/data \\
+        --data-root ../shared/data --out runs/default
+
+or on several GPUs / nodes with ``accelerate launch -m egx_notebook.model.train ...``.
+``--recipe smoke`` trains a tiny model on procedurally generated data in well under
+a minute on a CPU. A run writes ``log.jsonl`` (loss terms per logged step),
+``recipe.json``, a resumable ``checkpoint/`` every ``save_every`` steps, and the
+final model with its processor in ``final/`` (safetensors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .configuration_egx import EgxConfig
+from .data.loading import iter_texts, load_sample
+from .modeling_egx import EgxForConditionalGeneration
+from .processing_egx import EgxProcessor
+from .recipes import Recipe, get_recipe
+from .tokenization_egx import train_tokenizer
+
+__all__ = ["train", "read_samples", "main"]
+
+
+def read_samples(path: Path) -> list[dict]:
+    """Samples of one JSONL file written by ``egx_notebook.model.data.build``."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class SampleDataset(Dataset):
+    """Decodes instruction samples lazily (images are read in the loader's workers)."""
+
+    def __init__(self, samples: list[dict], data_root: Path | None):
+        self.samples = samples
+        self.data_root = data_root
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> dict:
+        return load_sample(self.samples[i], self.data_root)
+
+
+def _synthetic_samples(recipe: Recipe) -> tuple[list[dict], list[dict]]:
+    from .data.build import build_samples
+
+    train = build_samples(data_root=None, seed=recipe.seed,
+                          synthetic_per_source=recipe.synthetic_per_source, split="train")
+    val = build_samples(data_root=None, seed=recipe.seed + 1,
+                        synthetic_per_source=max(2, recipe.synthetic_per_source // 4), split="val")
+    return train, val
+
+
+def _lr_lambda(recipe: Recipe):
+    def f(step: int) -> float:
+        if step < recipe.warmup_steps:
+            return (step + 1) / max(recipe.warmup_steps, 1)
+        progress = (step - recipe.warmup_steps) / max(recipe.max_steps - recipe.warmup_steps, 1)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return f
+
+
+def _build_model(recipe: Recipe, processor: EgxProcessor) -> EgxForConditionalGeneration:
+    overrides = dict(recipe.config)
+    tiny = overrides.pop("tiny", False)
+    config = EgxConfig.tiny(**overrides) if tiny else EgxConfig(**overrides)
+    config = processor.configure(config)
+    return EgxForConditionalGeneration(config)
+
+
+def _save_checkpoint(out: Path, model, processor, optimizer, scheduler, step: int, accelerator) -> None:
+    tmp = out / "checkpoint.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    accelerator.unwrap_model(model).save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "step": step, "python_rng": random.getstate(),
+                "numpy_rng": np.random.get_state()[1].tolist(),
+                "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
+    final = out / "checkpoint"
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)  # a crash mid-save never leaves a half-written checkpoint
+
+
+def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
+          resume: bool = True) -> Path:
+    """Train ``recipe`` and return the folder of the final model (``out/final``)."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    out.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator()
+    set_seed(recipe.seed)
+
+    if recipe.synthetic_only:
+        train_samples, val_samples = _synthetic_samples(recipe)
+    else:
+        train_samples = read_samples(data / "train.jsonl")
+        val_samples = read_samples(data / "val.jsonl")
+    (out / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
+
+    ckpt = out / "checkpoint"
+    state = None
+    if resume and (ckpt / "trainer_state.pt").exists():
+        processor = EgxProcessor.from_pretrained(ckpt)
+        model = EgxForConditionalGeneration.from_pretrained(ckpt)
+        state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
+        accelerator.print(f"resuming from {ckpt} at step {state['step']}")
+    else:
+        tokenizer = train_tokenizer(iter_texts(train_samples + val_samples), vocab_size=recipe.vocab_size)
+        overrides = {k: v for k, v in recipe.config.items() if k != "tiny"}
+        image_size = overrides.get("image_size", 128 if recipe.config.get("tiny") else 256)
+        processor = EgxProcessor(tokenizer=tokenizer, image_size=image_size)
+        model = _build_model(recipe, processor)
+    n_params = sum(p.numel() for p in model.parameters())
+    accelerator.print(f"{n_params / 1e6:.2f}M parameters; {len(train_samples)} train samples")
+
+    llm_params = set(id(p) for p in model.language_model.parameters())
+    groups = [
+        {"params": [p for p in model.parameters() if id(p) not in llm_params], "lr": recipe.lr},
+        {"params": [p for p in model.parameters() if id(p) in llm_params],
+         "lr": recipe.llm_lr or recipe.lr},
+    ]
+    optimizer = torch.optim.AdamW(groups, weight_decay=recipe.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(recipe))
+    step = 0
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        random.setstate(state["python_rng"])
+        torch.set_rng_state(state["torch_rng"])
+
+    generator = torch.Generator().manual_seed(recipe.seed + step)
+    loader = DataLoader(SampleDataset(train_samples, data_root), batch_size=recipe.batch_size,
+                        shuffle=True, generator=generator, collate_fn=processor.collate,
+                        num_workers=recipe.num_workers, drop_last=True,
+                        persistent_workers=recipe.num_workers > 0)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    model.train()
+    start = time.time()
+    log = open(out / "log.jsonl", "a", encoding="utf-8")
+    done = False
+    while not done:
+        for batch in loader:
+            outputs = model(**batch)
+            accelerator.backward(outputs.loss)
+            if recipe.grad_clip:
+                accelerator.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            elapsed = time.time() - start
+            if step % recipe.log_every == 0 or step == 1:
+                row = {"step": step, "loss": float(outputs.loss), "lr": scheduler.get_last_lr()[0],
+                       "elapsed_s": round(elapsed, 1)}
+                row.update({k: float(v) for k, v in (outputs.loss_terms or {}).items()})
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                accelerator.print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                           for k, v in row.items()))
+            over_time = recipe.time_budget_min is not None and elapsed > recipe.time_budget_min * 60
+            if step % recipe.save_every == 0 or step >= recipe.max_steps or over_time:
+                if accelerator.is_main_process:
+                    _save_checkpoint(out, model, processor, optimizer, scheduler, step, accelerator)
+            if step >= recipe.max_steps or over_time:
+                done = True
+                break
+    log.close()
+    final = out / "final"
+    if accelerator.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)
+        accelerator.unwrap_model(model).save_pretrained(final)
+        processor.save_pretrained(final)
+        (final / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
+        (final / "training.json").write_text(json.dumps(
+            {"steps": step, "train_samples": len(train_samples), "parameters": n_params,
+             "device": str(accelerator.device), "elapsed_s": round(time.time() - start, 1)},
+            indent=2))
+    accelerator.wait_for_everyone()
+    return final
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--recipe", default="default")
+    p.add_argument("--data", type=Path, help="folder with train.jsonl / val.jsonl from the dataset builder")
+    p.add_argument("--data-root", type=Path, help="root the samples' image paths are relative to")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--time-budget-min", type=float)
+    p.add_argument("--num-workers", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if out/checkpoint exists")
+    a = p.parse_args(argv)
+    recipe = get_recipe(a.recipe, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
+                        time_budget_min=a.time_budget_min, num_workers=a.num_workers, seed=a.seed)
+    if not recipe.synthetic_only and a.data is None:
+        p.error(f"recipe {recipe.name!r} needs --data (run python -m egx_notebook.model.data.build first)")
+    final = train(recipe, a.data, a.data_root, a.out, resume=not a.no_resume)
+    print(f"final model: {final}")
+
+
+if __name__ == "__main__":
+    main()
