@@ -1,0 +1,174 @@
+"""One request end to end: raster + prompts -> view(s) -> model -> Answer."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import xarray as xr
+
+from egx_notebook.answer import Answer, Detection
+from egx_notebook.engine import Engine, get_engine
+from egx_notebook.errors import PromptError
+from egx_notebook.grid import Grid, grid_of
+from egx_notebook.prompts import PixelPrompt, check_question, parse_prompts, prompts_bounds
+from egx_notebook.sources import SourceProfile, source_profile
+from egx_notebook.tiling import nms, tile_views
+from egx_notebook.views import View, choose_view, read_view
+
+__all__ = ["run_task", "MASK_THRESHOLD"]
+
+#: Probability above which a mask pixel belongs to the object.
+MASK_THRESHOLD = 0.5
+
+
+def raster_key(da: xr.DataArray) -> Any:
+    """Identity of the raster's data for the encoded-view cache."""
+    data = da.variable._data
+    if hasattr(data, "name") and hasattr(data, "dask") and isinstance(getattr(data, "name", None), str):
+        return ("dask", data.name)
+    return ("id", id(da.variable), da.attrs.get("egx_path"), tuple(da.shape))
+
+
+class _Request:
+    def __init__(self, da: xr.DataArray, engine: Engine) -> None:
+        self.da = da
+        self.grid: Grid = grid_of(da)
+        self.profile: SourceProfile = source_profile(da)
+        self.engine = engine
+        self.bands = da.isel(band=list(self.profile.band_index)) if "band" in da.dims else da.expand_dims("band")
+        self._keep_alive = da.variable  # the cache key uses its id
+
+    def read(self, view: View) -> np.ndarray:
+        arr = read_view(self.bands, view)
+        if arr.shape[0] < self.profile.repeat_to:
+            arr = np.repeat(arr, self.profile.repeat_to // arr.shape[0], axis=0)
+        return arr
+
+    def run(self, view: View, task: str, question: str | None, prompts: Sequence[PixelPrompt], history, max_new_tokens: int) -> dict:
+        key = (raster_key(self.da), view, self.profile)
+        return self.engine.answer(
+            key=key,
+            read=lambda: self.read(view),
+            source=self.profile.source,
+            sar_scale=self.profile.sar_scale,
+            task=task,
+            question=question,
+            prompts=[p.to_view(view) for p in prompts],
+            history=history,
+            max_new_tokens=max_new_tokens,
+        )
+
+
+def _detections(result: dict, view: View, n_prompts: int, default_label: str | None) -> list[Detection]:
+    """Model output in view pixels -> detections in raster pixels."""
+    boxes = np.asarray(result.get("boxes") if result.get("boxes") is not None else np.zeros((0, 4)), float).reshape(-1, 4)
+    scores = np.asarray(result.get("scores") if result.get("scores") is not None else np.zeros(len(boxes)), float)
+    labels = list(result.get("labels") or [])
+    masks = result.get("masks")
+    masks = np.zeros((0, *view.shape), np.float32) if masks is None else np.asarray(masks)
+    n = max(len(boxes), len(masks))
+    out = []
+    for i in range(n):
+        box_px = None
+        if i < len(boxes):
+            corners = view.to_raster_px(boxes[i].reshape(2, 2))
+            box_px = corners.reshape(4)
+        pieces = []
+        score = float(scores[i]) if i < len(scores) else None
+        if i < len(masks):
+            vmask = masks[i] > MASK_THRESHOLD
+            if vmask.any():
+                pieces.append((view, vmask))
+            if score is None:
+                score = float(masks[i][vmask].mean()) if vmask.any() else 0.0
+        if box_px is None and not pieces:
+            continue
+        label = labels[i] if i < len(labels) and labels[i] else default_label
+        prompt_id = i + 1 if n == n_prompts and n_prompts > 0 else None
+        out.append(Detection(label, score, box_px, pieces, prompt_id))
+    return out
+
+
+def run_task(
+    da: xr.DataArray,
+    task: str,
+    question: str | None = None,
+    *,
+    point: Any = None,
+    box: Any = None,
+    polygon: Any = None,
+    mask: Any = None,
+    crs: Any = None,
+    level: str = "auto",
+    history: Sequence[tuple[str, str]] = (),
+    label: str | None = None,
+    max_new_tokens: int = 48,
+    engine: Engine | None = None,
+) -> Answer:
+    """Answer one task on ``da`` (see :class:`egx_notebook.accessor.EgxDataArrayAccessor`)."""
+    question = check_question(question, required=False)
+    req = _Request(da, engine or get_engine())
+    prompts = parse_prompts(req.grid, point=point, box=box, polygon=polygon, mask=mask, crs=crs)
+    view = choose_view(req.grid, prompts_bounds(prompts), level, req.engine.input_size)
+    result = req.run(view, task, question, prompts, history, max_new_tokens)
+    return Answer(
+        text=str(result.get("text", "")),
+        task=task,
+        question=question,
+        source=req.profile.source,
+        raster=da,
+        grid=req.grid,
+        views=[view],
+        detections=_detections(result, view, len(prompts), label),
+        prompts=prompts,
+        raw=[result],
+    )
+
+
+def run_ground(
+    da: xr.DataArray,
+    expression: str,
+    question: str,
+    *,
+    level: str = "auto",
+    overlap: float = 0.25,
+    iou: float = 0.5,
+    max_tiles: int = 256,
+    max_new_tokens: int = 48,
+    engine: Engine | None = None,
+    **prompt_kwargs: Any,
+) -> Answer:
+    """Find all ``expression`` over ``da``; tiles rasters larger than the model input (zoom-out)."""
+    req = _Request(da, engine or get_engine())
+    size = req.engine.input_size
+    has_prompts = any(prompt_kwargs.get(k) is not None for k in ("point", "box", "polygon", "mask"))
+    big = req.grid.height > size or req.grid.width > size
+    if has_prompts or level in ("scene", "region") or not big:
+        return run_task(da, "ground", question, level=level, label=expression, max_new_tokens=max_new_tokens,
+                        engine=req.engine, **prompt_kwargs)
+    if level != "auto":
+        raise PromptError(f"unknown level {level!r}; use 'auto', 'scene' or 'region'.")
+    views = tile_views(req.grid.height, req.grid.width, size, overlap)
+    if len(views) > max_tiles:
+        raise PromptError(
+            f"grounding over this {req.grid.width} x {req.grid.height} raster needs {len(views)} tiles of {size} px "
+            f"(max_tiles={max_tiles}); pass level='scene' for a zoomed-out look, a box= to limit the area, or raise max_tiles."
+        )
+    detections: list[Detection] = []
+    raws = []
+    for view in views:
+        result = req.run(view, "ground", question, [], (), max_new_tokens)
+        raws.append(result)
+        detections.extend(_detections(result, view, 0, expression))
+    with_box = [d for d in detections if d.box_px is not None]
+    keep = nms(np.array([d.box_px for d in with_box]).reshape(-1, 4), np.array([d.score or 0.0 for d in with_box]),
+               [d.label for d in with_box], iou) if with_box else []
+    merged = [with_box[i] for i in keep] + [d for d in detections if d.box_px is None]
+    counts: dict[str, int] = {}
+    for d in merged:
+        counts[d.label or expression] = counts.get(d.label or expression, 0) + 1
+    found = ", ".join(f"{n} {name}" for name, n in counts.items()) or f"no {expression}"
+    text = f"Found {found} in {len(views)} tiles (merged with NMS at IoU {iou})."
+    return Answer(text=text, task="ground", question=question, source=req.profile.source, raster=da, grid=req.grid,
+                  views=views, detections=merged, prompts=[], raw=raws)
