@@ -152,8 +152,7 @@ class EgxMap(W.HBox):
         self.map.add(self.labels_layer)
 
         targets = list(self.variables) if isinstance(data, xr.Dataset) else None
-        if targets and len(targets) > 1:
-            targets = ["all sources", *targets]
+        self.conversations: dict[str | None, Any] = {}  # one da.egx.chat() per raster asked about
         self.chat = ChatPanel(self._handle, targets=targets)
         self.chat.clear_button.on_click(lambda _b: self.clear_prompts())
         super().__init__(children=[W.Box([self.map], layout=W.Layout(flex="1 1 auto")), self.chat],
@@ -274,16 +273,27 @@ class EgxMap(W.HBox):
         return xr.DataArray(mask, dims=("y", "x"), coords={"y": da["y"], "x": da["x"]})
 
     # -- asking --------------------------------------------------------------------------
-    def _target(self):
-        choice = self.chat.target.value if len(self.chat.target.options) > 1 else None
-        if choice and choice != "all sources":
-            return self.variables[choice]
-        return self.data
+    def _target_name(self) -> str | None:
+        """The Dataset variable the panel asks about (None for a DataArray)."""
+        if not isinstance(self.data, xr.Dataset):
+            return None
+        return self.chat.target.value or next(iter(self.variables))
+
+    def _accessor(self):
+        """``da.egx`` of the raster being asked about (``ds.egx[var].egx`` on a Dataset)."""
+        name = self._target_name()
+        return self.data.egx if name is None else self.data.egx[name].egx
 
     def ask(self, question: str | None = None, task: str = "ask"):
         """Run ``task`` on the drawn prompts, as the panel's buttons do, and return the Answer.
 
-        Errors are shown in the panel and re-raised (the buttons swallow them).
+        Parameters
+        ----------
+        question : str, optional
+            Put into the question box first (else the box's current text is used).
+        task : {"ask", "refer", "ground", "segment", "caption"}
+
+        Errors are shown in the panel and re-raised here (the buttons only show them).
         """
         if question is not None:
             self.chat.question.value = question
@@ -306,24 +316,33 @@ class EgxMap(W.HBox):
         return str(answer.text)
 
     def _call(self, task: str, question: str):
+        """Call the public API exactly as a user would (prompts in EPSG:4326 from the map)."""
         from egx_notebook.errors import PromptError
 
-        acc = self._target().egx
+        acc = self._accessor()
         prompts = self._prompt_arguments()
+        q = question or None
         if task == "ask":
             if not question:
                 raise PromptError("type a question first, e.g. 'What is this?'.")
-            return acc.ask(question, **prompts)
+            key = self._target_name()
+            if key not in self.conversations:
+                self.conversations[key] = acc.chat()
+            return self.conversations[key].ask(question, **prompts)
         if task == "ground":
             if not question:
-                raise PromptError("type what to find in the text box first, e.g. 'ship', then press ground.")
+                raise PromptError("type what to find in the question box first (e.g. 'ship'), then press ground.")
             return acc.ground(question, **prompts)
         if task == "caption":
             return acc.caption()
-        if task in ("refer", "segment"):
+        if task == "refer":
             if not prompts:
-                raise PromptError(f"draw a point, box or shape on the map first, then press {task}.")
-            return getattr(acc, task)(**prompts)
+                raise PromptError("draw a point, box or shape on the map first, then press refer.")
+            return acc.refer(q, **prompts)
+        if task == "segment":
+            if not prompts and not q:
+                raise PromptError("draw a point, box or shape on the map (or type what to segment), then press segment.")
+            return acc.segment(q, **prompts)
         raise PromptError(f"unknown task {task!r}; use ask, refer, ground, segment or caption.")
 
     def _to_map(self, gdf):

@@ -139,7 +139,38 @@ def answer_layer(answer: Any, name: str, to_map: Callable[[Any], Any], opacity: 
                                 f'color:#000;padding:0 3px;font-size:11px;white-space:nowrap">{text}</span>',
                            icon_size=[0, 0], icon_anchor=[0, 18]),
         ))
+    if not layers:  # a text answer about prompted regions: pin the text to those regions
+        layers.extend(_prompt_answer_layers(answer, name, to_map))
     return L.LayerGroup(layers=layers, name=name)
+
+
+def _prompt_answer_layers(answer: Any, name: str, to_map: Callable[[Any], Any]) -> list:
+    """Outline the answer's prompts and label them with the answer text (with a popup of the full text)."""
+    import ipyleaflet as L
+    import ipywidgets as W
+
+    prompts = getattr(answer, "prompts", None)
+    if prompts is None or len(prompts) == 0:
+        return []
+    text = str(getattr(answer, "text", ""))
+    short = text if len(text) <= 40 else text[:39] + "…"
+    shown = to_map(prompts)
+    out = []
+    for geom in shown.geometry:
+        if geom is None or geom.is_empty:
+            continue
+        feat = {"type": "Feature", "geometry": geom.__geo_interface__, "properties": {}}
+        geo = L.GeoJSON(data={"type": "FeatureCollection", "features": [feat]},
+                        style={"color": "#00e5ff", "weight": 2, "dashArray": "4 3", "fillOpacity": 0.05},
+                        point_style={"radius": 6, "color": "#00e5ff"}, name=f"{name} region")
+        geo.popup = W.HTML(f"<b>{html.escape(name)}</b><br>{html.escape(text)}")
+        out.append(geo)
+        lon, lat = _label_anchor(feat)
+        out.append(L.Marker(location=(lat, lon), draggable=False, title=text, icon=L.DivIcon(
+            html=f'<span class="egx-result-label" style="background:#00e5ff;color:#000;padding:0 3px;'
+                 f'font-size:11px;white-space:nowrap">{html.escape(short)}</span>',
+            icon_size=[0, 0], icon_anchor=[0, 18])))
+    return out
 
 
 def _label_anchor(feature: dict) -> tuple[float, float]:

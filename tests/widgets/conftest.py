@@ -22,3 +22,15 @@ def utm_sar() -> xr.DataArray:
 def pixel_chip() -> xr.DataArray:
     """A CRS-less infrared chip: pixel coordinates (centres 0.5, 1.5, ...)."""
     return make_raster(shape=(1, 128, 160), source="infrared", crs=None, transform=Affine.identity(), seed=2)
+
+
+@pytest.fixture
+def tiny_model(request):
+    """``egx.use(tiny_checkpoint)``: the tiny random real checkpoint from tests/conftest.py."""
+    import egx_notebook as egx
+
+    try:
+        path = request.getfixturevalue("tiny_checkpoint")
+    except pytest.FixtureLookupError:
+        pytest.skip("tests/conftest.py does not provide the tiny_checkpoint fixture yet")
+    return egx.use(path)
