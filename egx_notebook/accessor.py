@@ -246,6 +246,12 @@ class EgxDatasetAccessor:
                 raise SourceError(f"no single variable for {var!r}; the raster variables are {sources}.")
             name = names[0]
         da = self._obj[name]
+        extra = [d for d in da.dims if d not in ("y", "x")]
+        if "band" not in da.dims and len(extra) == 1:  # e.g. band_sar -> band
+            renames = {extra[0]: "band"}
+            renames.update({c: "band_name" for c in da.coords if c != extra[0] and da[c].dims == (extra[0],)
+                            and str(c).startswith("band_name")})
+            da = da.rename(renames)
         if da.rio.crs is None and self._obj.rio.crs is not None:
             da = da.rio.write_crs(self._obj.rio.crs)
         if "egx_source" not in da.attrs:

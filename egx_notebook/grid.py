@@ -46,6 +46,7 @@ def grid_of(da: xr.DataArray) -> Grid:
     coordinates, which are pixel centres 0.5, 1.5, ... as rioxarray writes them,
     so world coordinates *are* pixel coordinates.
     """
+    import rioxarray  # noqa: F401  (registers da.rio)
     from affine import Affine
 
     if "y" not in da.dims or "x" not in da.dims:

@@ -268,13 +268,13 @@ class _Parser:
                 raise PromptError("the polygon has NaN or infinite coordinates; pass finite numbers.")
             geom = shapely.Polygon(coords)
         _check_finite(geom, "polygon")
-        if geom.is_empty or geom.area == 0:
-            raise PromptError("the polygon has no area; draw at least three distinct vertices, or use point=.")
         if not geom.is_valid:
             raise PromptError(
                 f"the polygon is invalid ({explain_validity(geom)}); fix it with shapely.make_valid(polygon) "
                 "or redraw it without self-intersections."
             )
+        if geom.is_empty or geom.area == 0:
+            raise PromptError("the polygon has no area; draw at least three distinct vertices, or use point=.")
         world = self.to_raster_crs(geom, crs)
         pix = self._clip(self.to_pixels(world), "polygon")
         return [PixelPrompt("polygon", pix, world)]

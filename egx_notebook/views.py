@@ -187,6 +187,8 @@ def masks_on_grid(template: xr.DataArray, grid: Grid, objects: Sequence[Sequence
 
     Dask-backed (built chunk by chunk on demand) when ``template`` is, else numpy.
     """
+    import rioxarray  # noqa: F401  (registers .rio)
+
     k = len(objects)
     lazy = template.chunks is not None
     if lazy:
