@@ -56,14 +56,13 @@ class SampleDataset(Dataset):
         return load_sample(self.samples[i], self.data_root)
 
 
-def _synthetic_samples(recipe: Recipe) -> tuple[list[dict], list[dict]]:
-    from .data.build import build_samples
+def _synthetic_samples(recipe: Recipe, out: Path) -> tuple[list[dict], list[dict]]:
+    """A small procedurally generated dataset (no real data needed), built into ``out/data``."""
+    from .data.build import build
 
-    train = build_samples(data_root=None, seed=recipe.seed,
-                          synthetic_per_source=recipe.synthetic_per_source, split="train")
-    val = build_samples(data_root=None, seed=recipe.seed + 1,
-                        synthetic_per_source=max(2, recipe.synthetic_per_source // 4), split="val")
-    return train, val
+    build(out / "no-real-data", out / "data", synthetic_per_source=recipe.synthetic_per_source,
+          seed=recipe.seed, log=lambda *a: None)
+    return read_samples(out / "data" / "train.jsonl"), read_samples(out / "data" / "val.jsonl")
 
 
 def _lr_lambda(recipe: Recipe):
@@ -109,7 +108,7 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
     set_seed(recipe.seed)
 
     if recipe.synthetic_only:
-        train_samples, val_samples = _synthetic_samples(recipe)
+        train_samples, val_samples = _synthetic_samples(recipe, out)
     else:
         train_samples = read_samples(data / "train.jsonl")
         val_samples = read_samples(data / "val.jsonl")

@@ -74,8 +74,14 @@ def source_of(da: xr.DataArray) -> str:
 
 
 def _as_3d(da: xr.DataArray) -> xr.DataArray:
-    if "band" not in da.dims:
+    """``(band, y, x)``: a 2-D raster gets a band dim; a differently named band dim is renamed."""
+    other = [d for d in da.dims if d not in ("y", "x")]
+    if len(other) > 1:
+        raise ValueError(f"cannot display a raster with dims {da.dims}: select one of {other[:-1]} first")
+    if not other:
         da = da.expand_dims("band")
+    elif other[0] != "band":
+        da = da.rename({other[0]: "band"})
     return da.transpose("band", "y", "x")
 
 

@@ -30,7 +30,9 @@ def _variables(data: xr.DataArray | xr.Dataset) -> dict[str, xr.DataArray]:
     if isinstance(data, xr.DataArray):
         return {str(data.name or source_of(data)): data}
     if isinstance(data, xr.Dataset):
-        out = {str(k): v for k, v in data.data_vars.items() if "y" in v.dims and "x" in v.dims}
+        import egx_notebook  # noqa: F401  (registers ds.egx)
+
+        out = {name: data.egx[name] for name in data.egx.sources}  # each with dim "band", CRS and source tag
         if not out:
             raise ValueError("the Dataset has no variable with 'y' and 'x' dims to show")
         return out

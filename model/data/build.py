@@ -1,0 +1,144 @@
+"""Build the EarthGPT-X instruction dataset.
+
+    python -m egx_notebook.model.data.build --data-root ../shared/data --out runs/data \
+        [--synthetic-per-source 2000] [--seed 0] [--max-per-dataset N]
+
+Writes ``train.jsonl``, ``val.jsonl`` and ``stats.json`` (the mix per dataset,
+split, source and task) and prints the mix table. Real datasets missing from
+``--data-root`` are skipped with a message; the build then is synthetic-only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .instructions import SampleBudget, make_samples, item_from_record, item_from_scene
+from .readers import DATASETS, available_datasets, read_dataset
+from .sirst import read_mask
+from .synthetic import SOURCE_IDS, generate_colocated, generate_layout
+
+__all__ = ["build", "main"]
+
+TASK_ORDER = ("classify", "caption", "vqa", "refer", "region_caption", "relation", "ground", "segment")
+
+
+def _real_samples(data_root: Path, name: str, split: str, rng, max_images: int | None, log) -> list[dict]:
+    records = read_dataset(name, data_root, split)
+    if max_images is not None and len(records) > max_images:
+        keep = sorted(rng.choice(len(records), max_images, replace=False))
+        records = [records[i] for i in keep]
+    masks = lambda rel: read_mask(data_root / rel)  # noqa: E731
+    out = []
+    for rec in records:
+        out += make_samples(item_from_record(rec, data_root, masks), rng)
+    log(f"  {name:<11} {split:<5} {len(records):5d} images -> {len(out):6d} samples")
+    return out
+
+
+def _synthetic_samples(source: str, n_samples: int, seed_base: int, split: str, rng) -> list[dict]:
+    out, i = [], 0
+    budget = SampleBudget(scene=2, ground=2, tiles=0, region_objects=2, relation=1, negative=1)
+    while len(out) < n_samples:
+        out += make_samples(item_from_scene(generate_layout(source, seed_base + i), split), rng, budget)
+        i += 1
+    return out[:n_samples]
+
+
+def _colocated_samples(n_groups_samples: int, seed_base: int, split: str) -> list[dict]:
+    """The same questions and prompts on the optical, SAR and infrared views of one layout."""
+    out, i = [], 0
+    budget = SampleBudget(scene=1, ground=1, tiles=0, region_objects=1, relation=1, negative=0)
+    while len(out) < n_groups_samples:
+        views = generate_colocated(seed_base + i, render=False)
+        for src in SOURCE_IDS:
+            rng = np.random.default_rng([seed_base + i, 77])  # same draws for every view
+            out += make_samples(item_from_scene(views[src], split), rng, budget)
+        i += 1
+    return out
+
+
+def _stats(samples: list[dict]) -> dict:
+    per = defaultdict(Counter)
+    for s in samples:
+        key = "synthetic-colocated" if s.get("group") else s["dataset"]
+        per[key][s["task"]] += 1
+    return {k: dict(v) for k, v in sorted(per.items())}
+
+
+def _table(stats: dict, title: str) -> str:
+    cols = [t for t in TASK_ORDER if any(t in v for v in stats.values())]
+    lines = [title, f"{'dataset':<20}" + "".join(f"{c[:9]:>10}" for c in cols) + f"{'total':>9}"]
+    tot = Counter()
+    for name, counts in stats.items():
+        lines.append(f"{name:<20}" + "".join(f"{counts.get(c, 0):>10}" for c in cols) + f"{sum(counts.values()):>9}")
+        tot.update(counts)
+    lines.append(f"{'all':<20}" + "".join(f"{tot.get(c, 0):>10}" for c in cols) + f"{sum(tot.values()):>9}")
+    return "\n".join(lines)
+
+
+def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: int = 0,
+          max_per_dataset: int | None = None, log=print) -> dict:
+    """Build train.jsonl, val.jsonl and stats.json under ``out``; returns the stats."""
+    t0 = time.perf_counter()
+    data_root, out = Path(data_root), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    present = set(available_datasets(data_root)) if data_root.is_dir() else set()
+    train, val = [], []
+    for name in DATASETS:
+        if name not in present:
+            log(f"  {name:<11} skipped: {data_root / DATASETS[name].folder} not found")
+            continue
+        train += _real_samples(data_root, name, "train", rng, max_per_dataset, log)
+        val += _real_samples(data_root, name, "val", rng, max_per_dataset, log)
+    n_val = max(20, synthetic_per_source // 10)
+    base = 1_000_003 * seed
+    for src in SOURCE_IDS:
+        train += _synthetic_samples(src, synthetic_per_source, base, "train", rng)
+        val += _synthetic_samples(src, n_val, base + 10_000_000, "val", rng)
+    train += _colocated_samples(synthetic_per_source // 2, base + 20_000_000, "train")
+    val += _colocated_samples(max(9, n_val // 2), base + 30_000_000, "val")
+    order = rng.permutation(len(train))
+    train = [train[i] for i in order]
+    for fname, rows in (("train.jsonl", train), ("val.jsonl", val)):
+        with open(out / fname, "w") as f:
+            for s in rows:
+                f.write(json.dumps(s, separators=(",", ":")) + "\n")
+    n_syn = sum(s["dataset"] == "synthetic" for s in train)
+    stats = {"train": _stats(train), "val": _stats(val),
+             "totals": {"train": len(train), "val": len(val)},
+             "synthetic_share_train": round(n_syn / max(1, len(train)), 4),
+             "per_source_train": dict(Counter(s["source"] for s in train)),
+             "datasets_used": sorted(present), "seconds": round(time.perf_counter() - t0, 1),
+             "args": {"data_root": str(data_root), "synthetic_per_source": synthetic_per_source, "seed": seed,
+                      "max_per_dataset": max_per_dataset}}
+    (out / "stats.json").write_text(json.dumps(stats, indent=2))
+    log(_table(stats["train"], "\ntrain"))
+    log(_table(stats["val"], "\nval"))
+    log(f"\n{len(train)} train + {len(val)} val samples, synthetic share of train {stats['synthetic_share_train']:.1%}, "
+        f"{stats['seconds']} s -> {out}")
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m egx_notebook.model.data.build", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-root", type=Path, required=True, help="folder holding the real datasets (DATA.md)")
+    ap.add_argument("--out", type=Path, required=True, help="output folder for train.jsonl, val.jsonl, stats.json")
+    ap.add_argument("--synthetic-per-source", type=int, default=2000, help="synthetic train samples per source")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-per-dataset", type=int, default=None, help="at most this many images per dataset and split")
+    a = ap.parse_args(argv)
+    if a.synthetic_per_source < 0:
+        ap.error("--synthetic-per-source must be >= 0")
+    build(a.data_root, a.out, a.synthetic_per_source, a.seed, a.max_per_dataset)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

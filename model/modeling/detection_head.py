@@ -1,0 +1,84 @@
+"""Query-conditioned CenterNet head for [DET]: boxes from heatmap peaks, a full-resolution mask."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["DetectionHead"]
+
+
+def _conv(cin: int, cout: int, k: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2), nn.GroupNorm(1, cout), nn.GELU())
+
+
+class DetectionHead(nn.Module):
+    """Dense grounding head conditioned on a ``[DET]`` hidden state.
+
+    The stride 4/8/16 backbone features and the fused stride-16 grid are merged
+    FPN-style at stride 4, modulated by FiLM (gamma, beta from the ``[DET]`` state),
+    and predict a centre heatmap (1), box size (2, in stride cells) and sub-cell
+    offset (2). A full-resolution mask logit map of the queried class comes from the
+    conditioned features upsampled and merged with the stride-1 stem features.
+    """
+
+    def __init__(self, config, llm_hidden: int, channels: tuple[int, int, int]):
+        super().__init__()
+        d = config.det_dim
+        self.lat4 = nn.Conv2d(channels[0], d, 1)
+        self.lat8 = nn.Conv2d(channels[1], d, 1)
+        self.lat16 = nn.Conv2d(channels[2] + config.fusion_dim, d, 1)
+        self.smooth = _conv(d, d)
+        self.film = nn.Linear(llm_hidden, 2 * d)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+        self.trunk = _conv(d, d)
+        self.heatmap = nn.Conv2d(d, 1, 1)
+        nn.init.constant_(self.heatmap.bias, -2.19)  # prior 0.1, as in CenterNet
+        self.size = nn.Conv2d(d, 2, 1)
+        self.offset = nn.Conv2d(d, 2, 1)
+        r = config.mask_refine_dim
+        self.mask_proj = nn.Conv2d(d, r, 1)
+        self.mask_out = nn.Sequential(nn.Conv2d(r + config.stem_width, r, 3, padding=1), nn.GELU(),
+                                      nn.Conv2d(r, 1, 1))
+        self.stride = config.det_stride
+
+    def forward(self, hidden, s4, s8, s16, fused, stem) -> dict:
+        """Raw maps for N queries: heatmap (N, 1, h, w) logits, size, offset, mask (N, S, S) logits."""
+        x16 = self.lat16(torch.cat([s16, fused.to(s16.dtype)], dim=1))
+        x8 = self.lat8(s8) + F.interpolate(x16, size=s8.shape[-2:], mode="bilinear", align_corners=False)
+        x4 = self.lat4(s4) + F.interpolate(x8, size=s4.shape[-2:], mode="bilinear", align_corners=False)
+        x = self.smooth(x4)
+        gamma, beta = self.film(hidden.to(x.dtype)).chunk(2, dim=-1)
+        x = x * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+        x = self.trunk(x)
+        m = F.interpolate(self.mask_proj(x), size=stem.shape[-2:], mode="bilinear", align_corners=False)
+        mask = self.mask_out(torch.cat([m, stem.to(m.dtype)], dim=1))[:, 0]
+        return {"heatmap": self.heatmap(x), "size": F.relu(self.size(x)), "offset": self.offset(x).sigmoid(),
+                "mask": mask}
+
+    @torch.no_grad()
+    def decode(self, maps: dict, threshold: float, max_detections: int, kernel: int = 3,
+               min_box: float = 1.0, canvas: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Boxes (canvas pixels) and scores per query from heatmap peaks above ``threshold``."""
+        heat = maps["heatmap"].float().sigmoid()
+        peaks = heat == F.max_pool2d(heat, kernel, stride=1, padding=kernel // 2)
+        heat = heat * peaks
+        n, _, h, w = heat.shape
+        out = []
+        for i in range(n):
+            k = min(max_detections, h * w)
+            scores, idx = heat[i, 0].flatten().topk(k)
+            keep = scores >= threshold
+            scores, idx = scores[keep], idx[keep]
+            ys, xs = (idx // w).float(), (idx % w).float()
+            off = maps["offset"][i].float().flatten(1)[:, idx]
+            wh = maps["size"][i].float().flatten(1)[:, idx].clamp_min(min_box / self.stride)
+            cx, cy = (xs + off[0]) * self.stride, (ys + off[1]) * self.stride
+            bw, bh = wh[0] * self.stride, wh[1] * self.stride
+            boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], dim=-1)
+            if canvas is not None:
+                boxes = boxes.clamp(0, canvas)
+            out.append((boxes, scores))
+        return out

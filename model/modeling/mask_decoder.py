@@ -1,0 +1,70 @@
+"""Pixel perception for [SEG]: a SAM mask decoder prompted by the LLM, refined at full resolution."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.models.sam.modeling_sam import SamMaskDecoder, SamPositionalEmbedding
+
+__all__ = ["SegMaskHead"]
+
+
+class SegMaskHead(nn.Module):
+    """One mask per ``[SEG]`` token.
+
+    The token's last hidden state becomes the sparse prompt of a transformers
+    ``SamMaskDecoder``; the rasterised visual prompt (union of the row's prompts)
+    is downsampled by convolutions into the dense prompt; the image embedding is the
+    fused stride-16 grid. The decoder's stride-4 mask is refined to the full canvas
+    with the stride-4 backbone features and the stride-1 stem features, so targets a
+    few pixels wide survive.
+    """
+
+    def __init__(self, config, llm_hidden: int, s4_channels: int):
+        super().__init__()
+        mcfg = config.mask_decoder_config
+        dim = mcfg.hidden_size
+        self.decoder = SamMaskDecoder(mcfg)
+        self.pos = SamPositionalEmbedding(SimpleNamespace(scale=dim // 2, num_pos_feats=dim // 2))
+        self.image_proj = nn.Conv2d(config.fusion_dim, dim, 1)
+        self.token_proj = nn.Sequential(nn.Linear(llm_hidden, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.dense_prompt = nn.Sequential(  # S -> S/16
+            nn.Conv2d(1, dim // 4, 4, stride=4), nn.GELU(), nn.Conv2d(dim // 4, dim, 4, stride=4))
+        self.no_prompt = nn.Parameter(torch.zeros(1, dim, 1, 1))
+        r = config.mask_refine_dim
+        self.s4_proj = nn.Conv2d(s4_channels, r, 1)
+        self.refine = nn.Sequential(nn.Conv2d(1 + r + config.stem_width, r, 3, padding=1), nn.GELU(),
+                                    nn.Conv2d(r, 1, 1))
+
+    def _image_pe(self, g: int, ref: torch.Tensor) -> torch.Tensor:
+        grid = torch.ones(g, g, device=ref.device, dtype=self.pos.positional_embedding.dtype)
+        y = (grid.cumsum(0) - 0.5) / g
+        x = (grid.cumsum(1) - 0.5) / g
+        return self.pos(torch.stack([x, y], dim=-1)).permute(2, 0, 1).unsqueeze(0).to(ref.dtype)
+
+    def forward(self, hidden: torch.Tensor, fused: torch.Tensor, prompt: torch.Tensor | None,
+                s4: torch.Tensor, stem: torch.Tensor) -> torch.Tensor:
+        """Mask logits (N, S, S) for N ``[SEG]`` hidden states and their rows' features.
+
+        ``prompt`` is (N, 1, S, S) (union of visual prompts) or None.
+        """
+        n, _, g, _ = fused.shape
+        image = self.image_proj(fused)
+        sparse = self.token_proj(hidden.to(image.dtype))[:, None, None, :]
+        if prompt is None:
+            dense = self.no_prompt.to(image.dtype).expand(n, -1, g, g)
+        else:
+            dense = self.dense_prompt(prompt.to(image.dtype))
+            dense = F.interpolate(dense, size=(g, g), mode="bilinear", align_corners=False) \
+                if dense.shape[-1] != g else dense
+        low, _ = self.decoder(image_embeddings=image, image_positional_embeddings=self._image_pe(g, image).expand(n, -1, -1, -1),
+                              sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                              multimask_output=False)
+        low = low[:, 0]  # (N, 1, 4g, 4g): stride 4
+        size = stem.shape[-2:]
+        up = F.interpolate(low, size=size, mode="bilinear", align_corners=False)
+        s4f = F.interpolate(self.s4_proj(s4), size=size, mode="bilinear", align_corners=False)
+        return (up + self.refine(torch.cat([up, s4f, stem.to(up.dtype)], dim=1)))[:, 0]
