@@ -66,7 +66,10 @@ def read_hit_uav(data_root: Path, split: str) -> list[ImageRecord]:
             box = clip_box([x, y, x + bw, y + bh], w, h)
             if box is None or box[2] - box[0] < 1 or box[3] - box[1] < 1:
                 continue
-            label = cats.get(a["category_id"])
+            if a["category_id"] not in cats:
+                raise DatasetFormatError(f"annotation {a.get('id')} in {path} has category_id {a['category_id']!r}, "
+                                         f"which is not among the categories {sorted(cats)}")
+            label = cats[a["category_id"]]
             if label is None:
                 ignore.append(box)
             else:
