@@ -61,31 +61,44 @@ class _Request:
 
 
 def _detections(result: dict, view: View, n_prompts: int, default_label: str | None) -> list[Detection]:
-    """Model output in view pixels -> detections in raster pixels."""
+    """Model output in view pixels -> detections in raster pixels.
+
+    ``result["mask_boxes"][j]`` (when given) is the box that mask ``j`` belongs to, or
+    -1 for a mask of its own (e.g. a ``[SEG]`` mask next to grounded boxes); without
+    it mask ``j`` belongs to box ``j``. Boxes come first, in order, each with its
+    mask; masks of their own follow.
+    """
     boxes = np.asarray(result.get("boxes") if result.get("boxes") is not None else np.zeros((0, 4)), float).reshape(-1, 4)
     scores = np.asarray(result.get("scores") if result.get("scores") is not None else np.zeros(len(boxes)), float)
     labels = list(result.get("labels") or [])
     masks = result.get("masks")
     masks = np.zeros((0, *view.shape), np.float32) if masks is None else np.asarray(masks)
-    n = max(len(boxes), len(masks))
+    owner = result.get("mask_boxes")
+    if owner is None:
+        owner = [j if j < len(boxes) else -1 for j in range(len(masks))]
+    owner = [int(b) if 0 <= int(b) < len(boxes) else -1 for b in np.asarray(owner).reshape(-1)[: len(masks)]]
+    owner += [-1] * (len(masks) - len(owner))
+    box_masks: dict[int, list[int]] = {}
+    for j, b in enumerate(owner):
+        if b >= 0:
+            box_masks.setdefault(b, []).append(j)
+    items = [(i, box_masks.get(i, [])) for i in range(len(boxes))] + [(None, [j]) for j, b in enumerate(owner) if b < 0]
+    n = len(items)
     out = []
-    for i in range(n):
-        box_px = None
-        if i < len(boxes):
-            corners = view.to_raster_px(boxes[i].reshape(2, 2))
-            box_px = corners.reshape(4)
+    for k, (i, mask_ids) in enumerate(items):
+        box_px = None if i is None else view.to_raster_px(boxes[i].reshape(2, 2)).reshape(4)
+        score = float(scores[i]) if i is not None and i < len(scores) and np.isfinite(scores[i]) else None
         pieces = []
-        score = float(scores[i]) if i < len(scores) else None
-        if i < len(masks):
-            vmask = masks[i] > MASK_THRESHOLD
+        for j in mask_ids:
+            vmask = masks[j] > MASK_THRESHOLD
             if vmask.any():
                 pieces.append((view, vmask))
-            if score is None:
-                score = float(masks[i][vmask].mean()) if vmask.any() else 0.0
+                if score is None:
+                    score = float(masks[j][vmask].mean())
         if box_px is None and not pieces:
             continue
-        label = labels[i] if i < len(labels) and labels[i] else default_label
-        prompt_id = i + 1 if n == n_prompts and n_prompts > 0 else None
+        label = labels[i] if i is not None and i < len(labels) and labels[i] else default_label
+        prompt_id = k + 1 if n == n_prompts and n_prompts > 0 else None
         out.append(Detection(label, score, box_px, pieces, prompt_id))
     return out
 

@@ -4,31 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rasterio
-from rasterio.transform import from_origin
-
+from core_rasters import write_tif
 from egx_core_fakes import FakeModel, FakeProcessor
-
-UTM = "EPSG:32633"
-# a 200 x 300 raster at 10 m, upper-left corner (500000, 4_650_000) in UTM 33N (~42 N, 15 E)
-ORIGIN = (500_000.0, 4_650_000.0)
-GSD = 10.0
-
-
-def write_tif(path, data, *, crs=UTM, transform=None, nodata=None, descriptions=None, tags=None):
-    data = np.asarray(data)
-    if data.ndim == 2:
-        data = data[None]
-    transform = transform or from_origin(*ORIGIN, GSD, GSD)
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs=crs, transform=transform, nodata=nodata) as dst:
-        dst.write(data)
-        if descriptions:
-            dst.descriptions = tuple(descriptions)
-        if tags:
-            dst.update_tags(**tags)
-    return path
-
 
 @pytest.fixture
 def optical_tif(tmp_path):

@@ -6,7 +6,7 @@ import xarray as xr
 
 import egx_notebook as egx
 
-from conftest import GSD, ORIGIN, UTM
+from core_rasters import GSD, ORIGIN, UTM
 
 
 def _box(c0, r0, c1, r1):
@@ -88,7 +88,7 @@ def test_chat_carries_history(optical_tif, fake_engine):
 
 
 def test_sar_source_and_scale_reach_the_processor(tmp_path, fake_engine):
-    from conftest import write_tif
+    from core_rasters import write_tif
 
     _, _, processor = fake_engine
     rng = np.random.default_rng(5)
@@ -99,7 +99,7 @@ def test_sar_source_and_scale_reach_the_processor(tmp_path, fake_engine):
 
 
 def test_nodata_is_nan_and_all_nodata_window_raises(tmp_path, fake_engine):
-    from conftest import write_tif
+    from core_rasters import write_tif
 
     data = np.full((1, 100, 100), 7, "uint16")
     data[0, :, :80] = 0

@@ -7,7 +7,7 @@ import xarray as xr
 
 import egx_notebook as egx
 
-from conftest import GSD, ORIGIN
+from core_rasters import GSD, ORIGIN
 
 
 @pytest.fixture

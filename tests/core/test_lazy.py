@@ -61,7 +61,7 @@ def test_ground_on_huge_raster_refuses_too_many_tiles(big, fake_engine):
 
 
 def test_ground_tiles_and_merges(tmp_path, fake_engine):
-    from conftest import write_tif
+    from core_rasters import write_tif
 
     rng = np.random.default_rng(2)
     path = write_tif(tmp_path / "sar.tif", rng.gamma(1.0, 0.05, (2, 100, 150)).astype("float32"), descriptions=["VV", "VH"])

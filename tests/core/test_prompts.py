@@ -9,7 +9,7 @@ import egx_notebook as egx
 from egx_notebook.grid import grid_of
 from egx_notebook.prompts import parse_prompts
 
-from conftest import GSD, ORIGIN, UTM
+from core_rasters import GSD, ORIGIN, UTM
 
 
 @pytest.fixture
