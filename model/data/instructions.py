@@ -107,10 +107,11 @@ def item_from_record(rec: ImageRecord, data_root: Path | None = None,
         lab, _ = ndimage.label(m, structure=np.ones((3, 3), bool))
         for o in objects:
             x0, y0, x1, y1 = (int(v) for v in o.box)
-            ids = np.unique(lab[y0:y1, x0:x1])
-            ids = ids[ids > 0]
-            if ids.size:
-                o.mask = np.isin(lab, ids[:1])
+            ids, counts = np.unique(lab[y0:y1, x0:x1], return_counts=True)
+            keep = ids > 0
+            ids, counts = ids[keep], counts[keep]
+            if ids.size:  # the component that fills the box most (a neighbour's pixels may poke into it)
+                o.mask = lab == ids[np.argmax(counts)]
     sensor = {"optical": "optical remote sensing image", "sar": "SAR image", "infrared": "infrared image"}[rec.source]
     context, background = "", (lambda x, y: "background")
     if rec.dataset == "ssdd":
@@ -205,7 +206,7 @@ _CLASSIFY = ["Which sensor took this image?", "What kind of image is this?", "Is
              "What is the imaging modality?", "Which sensor is this?", "What type of sensor captured this scene?"]
 _CAPTION = ["Describe this image.", "What is in the scene?", "Give a short caption of this image.",
             "Summarize what this image shows.", "Caption this scene."]
-_PRESENCE = ["Are there any {pl}?", "Is there a {sg} in this image?", "Can you see any {pl}?", "Does this image contain {pl}?"]
+_PRESENCE = ["Are there any {pl}?", "Is there {a_sg} in this image?", "Can you see any {pl}?", "Does this image contain {pl}?"]
 _COUNT = ["How many {pl} are there?", "Count the {pl}.", "How many {pl} can you see?", "What is the number of {pl} in this image?"]
 
 
@@ -368,7 +369,7 @@ def _scene_samples(item: Item, rng, n: int, counter) -> list[dict]:
             n_obj = sum(o.label == label for o in item.objects)
             pl, sg = _pick(rng, _words(label, True)), _pick(rng, _words(label, False))
             if kind == "presence":
-                q = _pick(rng, _PRESENCE).format(pl=pl, sg=sg)
+                q = _pick(rng, _PRESENCE).format(pl=pl, a_sg=f"{article(sg)} {sg}")
                 a = f"Yes, {_there(n_obj, label)[0].lower()}{_there(n_obj, label)[1:]}" if n_obj else f"No, there are no {plural(label)}."
             else:
                 q = _pick(rng, _COUNT).format(pl=pl)

@@ -181,7 +181,7 @@ def write_hit_uav(root: Path, seed: int, size: tuple[int, int] = (160, 128)) -> 
 def write_all(root: Path, seed: int = 0) -> dict[str, dict]:
     """Every fixture dataset under one data root; returns the truth per dataset name."""
     return {"ssdd": write_voc(root, "sar/ssdd", "ship", seed),
-            "nepu-owod": write_voc(root, "optical/nepu-owod", "oilwell", seed + 1, size=(140, 110)),
+            "nepu-owod": write_voc(root, "optical/nepu-owod", "oilwell", seed + 1, size=(700, 520)),  # tiles
             "sirst-v2": write_sirst_v2(root, seed + 2),
             "nudt-sirst": write_nudt_sirst(root, seed + 3),
             "hit-uav": write_hit_uav(root, seed + 4)}
