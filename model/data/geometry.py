@@ -7,7 +7,7 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = ["clip_box", "box_area", "box_iou", "shift_box", "mask_to_box", "component_boxes",
-           "rle_encode", "rle_decode", "fill_boxes", "crop", "position_phrase", "direction_phrase"]
+           "rle_encode", "rle_decode", "fill_boxes", "fill_polygon", "crop", "position_phrase", "direction_phrase"]
 
 
 def clip_box(box: Sequence[float], width: int, height: int) -> list[float] | None:
@@ -101,6 +101,40 @@ def fill_boxes(boxes: Sequence[Sequence[float]], height: int, width: int) -> np.
         x0, x1 = _span(b[0], b[2], width)
         y0, y1 = _span(b[1], b[3], height)
         out[y0:y1, x0:x1] = True
+    return out
+
+
+def fill_polygon(rings: Sequence[Sequence[Sequence[float]]], height: int, width: int) -> np.ndarray:
+    """Boolean (H, W) mask of the pixels whose centre lies inside a polygon (even-odd rule).
+
+    Parameters
+    ----------
+    rings : sequence of rings
+        The exterior ring first, then any holes; each ring is ``[[x, y], ...]`` in
+        pixel-edge coordinates (pixel (i, j) covers x in [j, j+1), y in [i, i+1)).
+    height, width : int
+        Size of the mask.
+    """
+    out = np.zeros((height, width), bool)
+    edges = []
+    for ring in rings:
+        pts = np.asarray(ring, np.float64).reshape(-1, 2)
+        if len(pts) >= 3:
+            edges.append(np.concatenate([pts, np.roll(pts, -1, axis=0)], axis=1))
+    if not edges:
+        return out
+    x0, y0, x1, y1 = np.concatenate(edges).T
+    yc = np.arange(height, dtype=np.float64)[:, None] + 0.5
+    crosses = ((y0 <= yc) & (yc < y1)) | ((y1 <= yc) & (yc < y0))
+    dy = np.where(y1 == y0, 1.0, y1 - y0)
+    xs = np.where(crosses, x0 + (yc - y0) * (x1 - x0) / dy, np.nan)
+    xs.sort(axis=1)
+    for i in np.flatnonzero(crosses.any(axis=1)):
+        row = xs[i][~np.isnan(xs[i])]
+        for xa, xb in zip(row[0::2], row[1::2]):
+            lo, hi = max(0, int(np.ceil(xa - 0.5))), min(width, int(np.ceil(xb - 0.5)))
+            if hi > lo:
+                out[i, lo:hi] ^= True
     return out
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .geometry import box_iou, clip_box, crop, fill_boxes, mask_to_box, rle_decode
+from .geometry import box_iou, clip_box, crop, fill_boxes, fill_polygon, mask_to_box, rle_decode
 from .synthetic import SyntheticScene, generate_colocated, generate_scene, parse_synthetic_ref
 
 __all__ = ["SampleError", "load_sample", "load_image", "iter_texts", "clear_cache"]
@@ -98,11 +98,8 @@ def _prompt(p: dict, h: int, w: int) -> dict:
     if kind == "mask":
         if "rle" in p:
             m = rle_decode(p["rle"])
-        elif "polygon" in p:
-            from PIL import ImageDraw
-            im = Image.new("L", (w, h), 0)
-            ImageDraw.Draw(im).polygon([tuple(v) for v in p["polygon"]], fill=1)
-            m = np.asarray(im, bool)
+        elif "polygon" in p:  # pixel-edge vertices: the pixels whose centre is inside
+            m = fill_polygon([p["polygon"], *p.get("holes", [])], h, w)
         else:
             raise SampleError(f"mask prompt needs 'rle' or 'polygon': {sorted(p)}")
         if m.shape != (h, w):

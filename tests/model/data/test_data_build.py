@@ -1,0 +1,100 @@
+"""build(): train/val/stats files, the recorded mix, and no val image in train."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from egx_data_fixtures import real_data_root, write_all
+
+from egx_notebook.model.data.build import build, main
+
+TASKS = {"classify", "caption", "vqa", "refer", "region_caption", "relation", "ground", "segment"}
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("egx-build-data")
+    write_all(root, seed=31)
+    out = tmp_path_factory.mktemp("egx-build-out")
+    logs = []
+    stats = build(root, out, synthetic_per_source=40, seed=3, log=logs.append)
+    return root, out, stats, logs
+
+
+def test_build_writes_train_val_and_stats(built):
+    _, out, stats, logs = built
+    train, val = _rows(out / "train.jsonl"), _rows(out / "val.jsonl")
+    assert json.loads((out / "stats.json").read_text()) == stats
+    assert stats["totals"] == {"train": len(train), "val": len(val)}
+    assert stats["datasets_used"] == sorted(["ssdd", "nepu-owod", "sirst-v2", "nudt-sirst", "hit-uav"])
+    assert {s["split"] for s in train} == {"train"} and {s["split"] for s in val} == {"val"}
+    assert {s["task"] for s in train} == TASKS
+    assert len({s["id"] for s in train}) == len(train) and len({s["id"] for s in val}) == len(val)
+    assert any(line.startswith("\ntrain") and "total" in line for line in logs)  # the printed mix table
+
+
+def test_stats_record_the_mix(built):
+    _, out, stats, _ = built
+    for split in ("train", "val"):
+        rows = _rows(out / f"{split}.jsonl")
+        per: dict = {}
+        for s in rows:
+            key = "synthetic-colocated" if s.get("group") else s["dataset"]
+            per.setdefault(key, Counter())[s["task"]] += 1
+        assert stats[split] == {k: dict(v) for k, v in per.items()}
+    train = _rows(out / "train.jsonl")
+    n_syn = sum(s["dataset"] == "synthetic" for s in train)
+    assert stats["synthetic_share_train"] == round(n_syn / len(train), 4)
+    assert stats["per_source_train"] == dict(Counter(s["source"] for s in train))
+    assert set(stats["train"]) == {"ssdd", "nepu-owod", "sirst-v2", "nudt-sirst", "hit-uav", "synthetic",
+                                   "synthetic-colocated"}
+    assert "nudt-sirst" not in stats["val"]  # only its train half exists
+    # the documented mix: synthetic_per_source train samples per source, colocated half of that (whole groups)
+    syn = Counter(s["source"] for s in train if s["dataset"] == "synthetic" and not s.get("group"))
+    assert syn == {"optical": 40, "sar": 40, "infrared": 40}
+    assert sum(stats["train"]["synthetic-colocated"].values()) >= 20
+
+
+def test_no_val_image_appears_in_train(built):
+    _, out, _, _ = built
+    train_imgs = {s["image"] for s in _rows(out / "train.jsonl")}
+    val_imgs = {s["image"] for s in _rows(out / "val.jsonl")}
+    assert val_imgs and not train_imgs & val_imgs
+    assert any(i.startswith("synthetic:") for i in val_imgs) and any(not i.startswith("synthetic:") for i in val_imgs)
+
+
+def test_build_is_deterministic(built, tmp_path):
+    root, out, _, _ = built
+    build(root, tmp_path, synthetic_per_source=40, seed=3, log=lambda *_: None)
+    assert (tmp_path / "train.jsonl").read_bytes() == (out / "train.jsonl").read_bytes()
+    assert (tmp_path / "val.jsonl").read_bytes() == (out / "val.jsonl").read_bytes()
+
+
+def test_build_without_real_data_is_synthetic_only(tmp_path):
+    logs = []
+    stats = build(tmp_path / "absent", tmp_path / "out", synthetic_per_source=10, seed=0, log=logs.append)
+    assert stats["datasets_used"] == [] and any("skipped" in line for line in logs)
+    assert set(stats["train"]) == {"synthetic", "synthetic-colocated"}
+
+
+def test_cli_rejects_negative_synthetic_count(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--data-root", str(tmp_path), "--out", str(tmp_path / "o"), "--synthetic-per-source", "-1"])
+    assert "--synthetic-per-source must be >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_build_on_real_data_subset(tmp_path):
+    root = real_data_root("sar/ssdd")
+    stats = build(root, tmp_path, synthetic_per_source=20, seed=0, max_per_dataset=4, log=lambda *_: None)
+    assert "ssdd" in stats["train"] and "ssdd" in stats["val"]
+    train_imgs = {s["image"] for s in _rows(tmp_path / "train.jsonl")}
+    val_imgs = {s["image"] for s in _rows(tmp_path / "val.jsonl")}
+    assert not train_imgs & val_imgs
