@@ -1,0 +1,186 @@
+"""Validate a checkpoint through the public API, as a notebook user asks.
+
+    python -m egx_notebook.model.evaluate_api --checkpoint runs/default/final \\
+        --data runs/data --data-root ../shared/data --out runs/default/eval_api.json
+
+``evaluate`` scores the model on the builder's samples as they were made (fixed
+windows); this harness instead opens each real validation image with
+``egx.open_raster`` and asks through ``da.egx``, so it also measures what the
+package does around the model (source profiles, zoom-in around prompts, tiling
+and NMS for grounding on chips larger than the model input):
+
+* ``ground/<dataset>``: ``da.egx.ground("<class plural>")`` on every validation
+  image, boxes matched at IoU 0.5 (precision, recall, F1); target-free images
+  count their false alarms.
+* ``small_target/<dataset>``: SIRST set IoU, Pd and Fa per image from the union of
+  the answer masks of ``da.egx.ground("small targets")``.
+* ``segment/<dataset>``: ``da.egx.segment(point=...)`` at a point on a target,
+  mask IoU against the annotated object inside the sample's window.
+* ``refer/<dataset>``: ``da.egx.refer(box=...)`` (or ``point=``), the first class
+  named in the answer against the annotation; ``refer/one_class_named`` checks
+  the answer names a single class.
+
+Prints a table and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .evaluate import class_mentioned, format_table
+from .metrics import AccuracyMetric, GroundingMetric, MaskIoUMetric, SmallTargetMetric
+
+__all__ = ["evaluate_api", "main"]
+
+SMALL_TARGET_DATASETS = ("sirst-v2", "nudt-sirst")
+DATASET_CLASS = {"ssdd": "ship", "sirst-v2": "small target", "nudt-sirst": "small target",
+                 "hit-uav": "person", "nepu-owod": "oil well"}
+
+
+def _union_mask(answer, shape: tuple[int, int]) -> np.ndarray:
+    if answer.mask is None:
+        return np.zeros(shape, dtype=bool)
+    return np.asarray(answer.mask.any("object").values, dtype=bool)
+
+
+def _boxes_px(answer) -> tuple[np.ndarray, np.ndarray]:
+    rows = [(d.box_px, d.score) for d in answer.detections if d.box_px is not None]
+    if not rows:
+        return np.zeros((0, 4)), np.zeros(0)
+    return (np.asarray([r[0] for r in rows], float).reshape(-1, 4),
+            np.asarray([np.nan if r[1] is None else r[1] for r in rows], float))
+
+
+def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_images: int | None = None,
+                 max_region_samples: int | None = None, device: str = "cpu", log=print) -> dict:
+    """Metrics of ``checkpoint`` asked through ``da.egx`` on the real validation images."""
+    import egx_notebook as egx
+    from egx_notebook.model.data.vocabulary import CLASSES
+
+    from .data.loading import load_sample
+    from .data.readers import available_datasets, read_dataset
+    from .data.sirst import read_mask
+
+    egx.use(str(checkpoint), device=device)
+    classes = {c.label: list(c.singular + c.plural) for c in CLASSES.values()}
+    metrics: dict[str, object] = {}
+    timings: dict[str, list[float]] = defaultdict(list)
+
+    def metric(key, factory):
+        if key not in metrics:
+            metrics[key] = factory()
+        return metrics[key]
+
+    real = [s for s in samples if not s["image"].startswith("synthetic:") and s["dataset"] in DATASET_CLASS]
+
+    # grounding on whole validation images, ground truth straight from the dataset readers
+    counts: dict[str, int] = defaultdict(int)
+    for ds, label in DATASET_CLASS.items():
+        for rec in read_dataset(ds, data_root, "val") if ds in available_datasets(data_root) else []:
+            if max_images is not None and counts[ds] >= max_images:
+                break
+            counts[ds] += 1
+            gt_boxes = np.asarray([o.box for o in rec.objects if o.label == label], float).reshape(-1, 4)
+            da = egx.open_raster(data_root / rec.image, source=rec.source)
+            t0 = time.perf_counter()
+            answer = da.egx.ground(CLASSES[label].plural[0])
+            timings["ground"].append(time.perf_counter() - t0)
+            boxes, scores = _boxes_px(answer)
+            metric(f"ground/{ds}", GroundingMetric).update(boxes, np.nan_to_num(scores, nan=1.0), gt_boxes)
+            if ds in SMALL_TARGET_DATASETS:
+                shape = (da.sizes["y"], da.sizes["x"])
+                gt = read_mask(data_root / rec.mask_path) if rec.mask_path else np.zeros(shape, dtype=bool)
+                metric(f"small_target/{ds}", SmallTargetMetric).update(_union_mask(answer, shape), gt)
+    log(f"  grounding: {dict(counts)} images")
+
+    # region level: point -> mask, box/point -> class
+    n_region: dict[tuple[str, str], int] = defaultdict(int)
+    for s in real:
+        task = s["task"]
+        if task not in ("segment", "refer") or not s["prompts"] or len(s["prompts"]) != 1:
+            continue
+        kind = s["prompts"][0]["kind"]
+        if (task, kind) not in (("segment", "point"), ("refer", "box"), ("refer", "point")):
+            continue
+        key = (s["dataset"], task)
+        if max_region_samples is not None and n_region[key] >= max_region_samples:
+            continue
+        loaded = load_sample(s, data_root)
+        x0, y0 = (s["window"] or [0, 0])[:2]
+        p = s["prompts"][0]
+        da = egx.open_raster(data_root / s["image"], source=s["source"])
+        t0 = time.perf_counter()
+        if task == "segment":
+            gt = loaded["targets"].get("seg_mask")
+            if gt is None:
+                continue
+            n_region[key] += 1
+            x, y = p["xy"]
+            answer = da.egx.segment(point=(x0 + x, y0 + y))
+            timings["segment"].append(time.perf_counter() - t0)
+            full = _union_mask(answer, (da.sizes["y"], da.sizes["x"]))
+            h, w = np.asarray(gt).shape
+            pred = full[y0:y0 + h, x0:x0 + w]
+            metric(f"segment/{s['dataset']}", MaskIoUMetric).update(pred, np.asarray(gt) > 0)
+            metric("segment/all", MaskIoUMetric).update(pred, np.asarray(gt) > 0)
+        else:
+            expected = class_mentioned(s["conversation"][-1]["assistant"], classes)
+            if expected is None:
+                continue
+            n_region[key] += 1
+            if kind == "box":
+                bx0, by0, bx1, by1 = p["xyxy"]
+                answer = da.egx.refer(box=(x0 + bx0, y0 + by0, x0 + bx1, y0 + by1))
+            else:
+                answer = da.egx.refer(point=(x0 + p["xy"][0], y0 + p["xy"][1]))
+            timings["refer"].append(time.perf_counter() - t0)
+            got = class_mentioned(answer.text, classes)
+            metric(f"refer/{s['dataset']}", AccuracyMetric).update(got, expected)
+            metric("refer/all", AccuracyMetric).update(got, expected)
+            named = {class_mentioned(part, classes) for part in re.split(r"[,;/]| or | and ", answer.text)} - {None}
+            metric("refer/one_class_named", AccuracyMetric).update(len(named) <= 1, True)
+    log(f"  region level: {dict(n_region)} samples")
+    out = {k: m.compute() for k, m in sorted(metrics.items())}
+    out["latency_ms"] = {k: {"median": round(1000 * float(np.median(v)), 1), "calls": len(v)}
+                         for k, v in timings.items()}
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped checkpoint")
+    p.add_argument("--data", type=Path, required=True, help="folder with val.jsonl from the dataset builder")
+    p.add_argument("--data-root", type=Path, required=True, help="folder holding the real datasets")
+    p.add_argument("--split", default="val")
+    p.add_argument("--max-images", type=int, default=None, help="at most this many grounding images per dataset")
+    p.add_argument("--max-region-samples", type=int, default=None,
+                   help="at most this many segment / refer samples per dataset")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path)
+    a = p.parse_args(argv)
+    from . import DEFAULT_CHECKPOINT
+    from .train import read_samples
+
+    checkpoint = a.checkpoint or DEFAULT_CHECKPOINT
+    samples = read_samples(a.data / f"{a.split}.jsonl")
+    t0 = time.time()
+    summary = evaluate_api(checkpoint, samples, a.data_root, max_images=a.max_images,
+                           max_region_samples=a.max_region_samples, device=a.device)
+    summary["_run"] = {"checkpoint": str(checkpoint), "split": a.split, "max_images": a.max_images,
+                       "max_region_samples": a.max_region_samples, "seconds": round(time.time() - t0, 1)}
+    print(format_table({k: v for k, v in summary.items() if not k.startswith("_")}))
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(summary, indent=2))
+        print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
