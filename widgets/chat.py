@@ -147,8 +147,9 @@ class ChatPanel(W.VBox):
         for r, t in self.messages:
             cls = "egx-msg-user" if r == "you" else "egx-msg-model"
             colour = "#555" if r == "you" else "#0b5394"
-            rows.append(f'<div class="{cls}" style="margin:2px 0"><b style="color:{colour}">{html.escape(r)}:</b> '
-                        f"{html.escape(t)}</div>")
+            body = html.escape(t) if t.strip() else '<i class="egx-empty">(no text)</i>'
+            rows.append(f'<div class="{cls}" style="margin:2px 0;white-space:pre-wrap">'
+                        f'<b style="color:{colour}">{html.escape(r)}:</b> {body}</div>')
         self.history.value = "".join(rows)
 
     def set_prompts(self, labels: list[str], kinds: list[str]) -> None:

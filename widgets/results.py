@@ -152,8 +152,9 @@ def _prompt_answer_layers(answer: Any, name: str, to_map: Callable[[Any], Any]) 
     prompts = getattr(answer, "prompts", None)
     if prompts is None or len(prompts) == 0:
         return []
-    text = str(getattr(answer, "text", ""))
-    short = text if len(text) <= 40 else text[:39] + "…"
+    text = str(getattr(answer, "text", "") or "")
+    short = " ".join(text.split()) or name  # an empty answer is still pinned, by its layer name
+    short = short if len(short) <= 40 else short[:39] + "…"
     shown = to_map(prompts)
     out = []
     for geom in shown.geometry:
@@ -163,21 +164,22 @@ def _prompt_answer_layers(answer: Any, name: str, to_map: Callable[[Any], Any]) 
         geo = L.GeoJSON(data={"type": "FeatureCollection", "features": [feat]},
                         style={"color": "#00e5ff", "weight": 2, "dashArray": "4 3", "fillOpacity": 0.05},
                         point_style={"radius": 6, "color": "#00e5ff"}, name=f"{name} region")
-        geo.popup = W.HTML(f"<b>{html.escape(name)}</b><br>{html.escape(text)}")
+        geo.popup = W.HTML(f"<b>{html.escape(name)}</b><br>{html.escape(text) or '<i>(no text)</i>'}")
         out.append(geo)
-        lon, lat = _label_anchor(feat)
-        out.append(L.Marker(location=(lat, lon), draggable=False, title=text, icon=L.DivIcon(
+        lon, lat = _label_anchor(feat, corner="lower")  # below the region: its "region N" label sits above
+        out.append(L.Marker(location=(lat, lon), draggable=False, title=text or name, icon=L.DivIcon(
             html=f'<span class="egx-result-label" style="background:#00e5ff;color:#000;padding:0 3px;'
                  f'font-size:11px;white-space:nowrap">{html.escape(short)}</span>',
-            icon_size=[0, 0], icon_anchor=[0, 18])))
+            icon_size=[0, 0], icon_anchor=[0, -4])))
     return out
 
 
-def _label_anchor(feature: dict) -> tuple[float, float]:
+def _label_anchor(feature: dict, corner: str = "upper") -> tuple[float, float]:
+    """(lon, lat) where a label goes: the upper- (or lower-) left corner of the feature's bounds."""
     from shapely.geometry import shape
 
     g = shape(feature["geometry"])
     if g.geom_type == "Point":
         return g.x, g.y
     minx, miny, maxx, maxy = g.bounds
-    return minx, maxy  # upper-left corner on the map
+    return minx, (maxy if corner == "upper" else miny)

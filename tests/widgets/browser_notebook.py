@@ -1,4 +1,4 @@
-"""The notebook the real-browser test opens: a sample scene, the tiny checkpoint, an EgxMap."""
+"""The notebook the real-browser test opens: a sample scene, the checkpoint named by an env var, an EgxMap."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from pathlib import Path
 
 import nbformat
 
-#: Environment variable holding the checkpoint the notebook's kernel loads.
-CHECKPOINT_ENV = "EGX_TEST_CHECKPOINT"
+#: Environment variable holding the checkpoint the notebook's kernel loads (the tutorial notebooks honour it too).
+CHECKPOINT_ENV = "EGX_CHECKPOINT"
 
 SETUP = f"""\
-import os
+import json, os
 import egx_notebook as egx
 from egx_notebook.widgets import EgxMap
 
@@ -22,8 +22,9 @@ m"""
 
 REPORT = """\
 print("N_ANSWERS", len(m.answers))
-print("LAST_TEXT", m.last_answer.text if m.answers else None)
-print("N_PROMPTS", len(m.prompts), list(m.prompts["kind"]))"""
+print("LAST_TEXT_JSON", json.dumps(m.last_answer.text if m.answers else None))
+print("N_PROMPTS", len(m.prompts), list(m.prompts["kind"]))
+print("RESULT_LAYERS", [lay.name for lay in m.result_layers if lay in m.map.layers])"""
 
 
 def write_notebook(folder: Path, name: str = "egx_browser_test.ipynb") -> Path:

@@ -34,3 +34,35 @@ def tiny_model(request):
     except pytest.FixtureLookupError:
         pytest.skip("tests/conftest.py does not provide the tiny_checkpoint fixture yet")
     return egx.use(path)
+
+
+@pytest.fixture(scope="session")
+def talking_checkpoint(tiny_checkpoint, tmp_path_factory):
+    """The tiny checkpoint's tokenizer and config with an *untied*, seeded random LM head.
+
+    ``tiny_checkpoint`` ties the LM head to the embeddings, so greedy decoding repeats
+    the last prompt token (``<|assistant|>``, a special token) and every answer is the
+    empty string. With an untied head the (meaningless) answers have visible text, which
+    the UI tests need to find in the panel. Still a real checkpoint, loaded by the product.
+    """
+    import torch
+
+    from egx_notebook.model import EgxConfig, EgxForConditionalGeneration, EgxProcessor
+
+    processor = EgxProcessor.from_pretrained(tiny_checkpoint)
+    config = EgxConfig.from_pretrained(tiny_checkpoint)
+    config.text_config.tie_word_embeddings = False
+    torch.manual_seed(1)
+    model = EgxForConditionalGeneration(config).eval()
+    path = tmp_path_factory.mktemp("tiny-egx-untied")
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def talking_model(talking_checkpoint):
+    """``egx.use(talking_checkpoint)``: answers with (meaningless) visible text."""
+    import egx_notebook as egx
+
+    return egx.use(talking_checkpoint)
