@@ -194,7 +194,8 @@ class Answer:
         band.attrs = {"long_name": tuple(str(v) for v in self.mask.label.values)}
         driver = "COG" if "COG" in rasterio.drivers.raster_driver_extensions().values() else "GTiff"
         kwargs = {"compress": "deflate"} if driver == "COG" else {"compress": "deflate", "tiled": True}
-        band.rio.to_raster(path, driver=driver, **kwargs)
+        # the stored transform is the raster's exact one (recomputing it from coords adds float error)
+        band.rio.to_raster(path, driver=driver, recalc_transform=False, **kwargs)
         return path
 
     # -- display ---------------------------------------------------------------------

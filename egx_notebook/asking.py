@@ -87,6 +87,8 @@ def _detections(result: dict, view: View, n_prompts: int, default_label: str | N
     out = []
     for k, (i, mask_ids) in enumerate(items):
         box_px = None if i is None else view.to_raster_px(boxes[i].reshape(2, 2)).reshape(4)
+        if box_px is not None and not (box_px[2] > box_px[0] and box_px[3] > box_px[1]):
+            box_px = None  # a degenerate box (e.g. clipped to the view's edge) is no region
         score = float(scores[i]) if i is not None and i < len(scores) and np.isfinite(scores[i]) else None
         pieces = []
         for j in mask_ids:

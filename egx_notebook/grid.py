@@ -60,6 +60,13 @@ def grid_of(da: xr.DataArray) -> Grid:
             transform = da.rio.transform(recalc=True)
         except Exception:  # noqa: BLE001 - irregular coords
             transform = da.rio.transform()
+        else:
+            # the stored transform is exact; the one recomputed from coords carries float error
+            # (e.g. 1.0000000000000698e-4 for 1e-4 degree pixels). Keep the stored one when it
+            # describes these coords (it is stale after slicing without rio.isel_window).
+            stored = da.rio.transform()
+            if _same_grid(stored, transform):
+                transform = stored
     elif "x" in da.coords and "y" in da.coords:
         transform = da.rio.transform()
     else:
@@ -67,3 +74,13 @@ def grid_of(da: xr.DataArray) -> Grid:
     if transform.b != 0 or transform.d != 0:
         raise SourceError("rotated rasters are not supported; reproject it first (da.rio.reproject(da.rio.crs)).")
     return Grid(transform, crs, height, width)
+
+
+def _same_grid(a: Any, b: Any, rtol: float = 1e-6) -> bool:
+    """True when two affine transforms agree to ``rtol`` of a pixel."""
+    px = max(abs(b.a), abs(b.e), 1e-300)
+    return (
+        abs(a.a - b.a) <= rtol * px and abs(a.e - b.e) <= rtol * px
+        and abs(a.b - b.b) <= rtol * px and abs(a.d - b.d) <= rtol * px
+        and abs(a.c - b.c) <= rtol * px and abs(a.f - b.f) <= rtol * px
+    )

@@ -31,3 +31,37 @@ def fake_engine():
     import egx_notebook.engine as eng
 
     eng._ENGINE = None
+
+
+def _engine_reset():
+    import egx_notebook.engine as eng
+
+    eng._ENGINE = None
+
+
+@pytest.fixture
+def tiny_engine(tiny_checkpoint):
+    """``egx.use(tiny_checkpoint)``: the real model classes in a tiny random configuration."""
+    import egx_notebook as egx
+
+    engine = egx.use(tiny_checkpoint, device="cpu")
+    yield engine
+    _engine_reset()
+
+
+@pytest.fixture(scope="session")
+def steered_checkpoint(tiny_checkpoint, tmp_path_factory):
+    """The tiny checkpoint with weights set so every answer has a [SEG] mask and [DET] boxes (core_checkpoints)."""
+    from core_checkpoints import steer_checkpoint
+
+    return steer_checkpoint(tiny_checkpoint, tmp_path_factory.mktemp("tiny-egx-steered"))
+
+
+@pytest.fixture
+def steered_engine(steered_checkpoint):
+    """``egx.use(steered_checkpoint)``."""
+    import egx_notebook as egx
+
+    engine = egx.use(steered_checkpoint, device="cpu")
+    yield engine
+    _engine_reset()

@@ -1,0 +1,226 @@
+"""Every accessor method end to end through a real EarthGPT-X checkpoint (tiny config).
+
+``tiny_engine`` is ``egx.use(tiny_checkpoint)``: random weights, so answers are
+meaningless; these tests check plumbing only (Answer types, grids, CRSs, files).
+``steered_engine`` is the same tiny checkpoint with weights chosen so that every
+answer carries a [SEG] mask and [DET] boxes (tests/core/core_checkpoints.py), so
+the tests can check *where* masks and boxes land on the raster's grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from pyproj import Transformer
+from rasterio.transform import from_origin
+
+import egx_notebook as egx
+from core_rasters import GSD, ORIGIN, UTM, memory_raster, utm_box, utm_point
+
+LONLAT = "EPSG:4326"
+
+
+def _raster(kind: str) -> xr.DataArray:
+    if kind == "utm":
+        return memory_raster((3, 96, 112), crs=UTM, source="optical")
+    if kind == "lonlat":  # a geographic grid: 1e-4 degree pixels near 42 N, 15 E
+        return memory_raster((2, 96, 112), crs=LONLAT, source="sar", seed=1,
+                             transform=from_origin(15.0, 42.0, 1e-4, 1e-4))
+    if kind == "pixel":  # a PNG-like chip: no CRS, pixel coordinates
+        return memory_raster((1, 96, 112), crs=None, source="infrared", seed=2)
+    raise ValueError(kind)
+
+
+def _world(da: xr.DataArray, col: float, row: float) -> tuple[float, float]:
+    """World coordinates of raster pixel position (col, row) on ``da``'s grid."""
+    return tuple(da.rio.transform() * (col, row))
+
+
+def _world_box(da, c0, r0, c1, r1):
+    (ax, ay), (bx, by) = _world(da, c0, r0), _world(da, c1, r1)
+    return min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)
+
+
+def _assert_on_grid(mask: xr.DataArray, da: xr.DataArray) -> None:
+    assert mask.dims == ("object", "y", "x") and mask.dtype == bool
+    np.testing.assert_array_equal(mask.x.values, da.x.values)
+    np.testing.assert_array_equal(mask.y.values, da.y.values)
+    assert mask.rio.crs == da.rio.crs
+    assert mask.rio.transform() == da.rio.transform()
+
+
+def _assert_answer(ans, da) -> None:
+    import geopandas as gpd
+
+    assert isinstance(ans, egx.Answer) and isinstance(ans.text, str)
+    assert isinstance(ans.regions, gpd.GeoDataFrame) and ans.regions.crs == da.rio.crs
+    assert isinstance(ans.prompts, gpd.GeoDataFrame) and ans.prompts.crs == da.rio.crs
+    assert len(ans.regions) <= len(ans.detections)
+    if ans.mask is not None:
+        _assert_on_grid(ans.mask, da)
+    assert "<div" in ans._repr_html_()
+
+
+@pytest.mark.parametrize("kind", ["utm", "lonlat", "pixel"])
+def test_every_method_with_the_tiny_checkpoint(kind, tiny_engine):
+    da = _raster(kind)
+    point = _world(da, 40.5, 30.5)
+    box = _world_box(da, 30, 20, 50, 40)
+    answers = {
+        "ask": da.egx.ask("What is in region 1?", point=point),
+        "ask_scene": da.egx.ask("How many ships are there?"),
+        "caption": da.egx.caption(),
+        "classify": da.egx.classify(),
+        "refer": da.egx.refer(box=box),
+        "ground": da.egx.ground("ship"),
+        "segment": da.egx.segment(point=point),
+    }
+    chat = da.egx.chat()
+    answers["chat1"] = chat.ask("What is this?", box=box)
+    answers["chat2"] = chat.ask("Describe region 1.", box=box)
+    assert chat.history == [("What is this?", answers["chat1"].text), ("Describe region 1.", answers["chat2"].text)]
+    for name, ans in answers.items():
+        _assert_answer(ans, da)
+    assert answers["refer"].prompts.geometry.iloc[0].bounds == pytest.approx(box)
+    assert answers["segment"].prompts.geometry.iloc[0].coords[0] == pytest.approx(point)
+    assert tiny_engine.loaded and tiny_engine.input_size == 128
+
+
+@pytest.mark.parametrize("kind", ["utm", "lonlat", "pixel"])
+def test_masks_and_boxes_land_on_the_input_grid(kind, steered_engine):
+    da = _raster(kind)
+    seg = da.egx.segment(point=_world(da, 40.5, 30.5))
+    _assert_answer(seg, da)
+    with_mask = [d for d in seg.detections if d.pieces]
+    assert seg.mask is not None and seg.mask.sizes["object"] == len(with_mask) >= 2  # [DET] boxes + the [SEG] mask
+    assert len(seg.regions) == len(seg.detections) and (seg.regions.crs == da.rio.crs)
+    assert seg.view.factor == 1 and seg.view.window == (0, 0, 112, 96)  # smaller than the 128 px input
+    # each box's mask lies inside its box; the [SEG] mask is the last object and has no box
+    for i, det in enumerate(with_mask[:-1]):
+        x0, y0, x1, y1 = det.box_px
+        assert 0 <= x0 < x1 <= 112 and 0 <= y0 < y1 <= 96
+        rows, cols = np.nonzero(seg.mask.isel(object=i).values)
+        assert x0 - 1 <= cols.min() and cols.max() + 1 <= x1 + 1 and y0 - 1 <= rows.min() and rows.max() + 1 <= y1 + 1
+    assert with_mask[-1].box_px is None and seg.mask.isel(object=-1).values.any()
+    # regions are the mask polygons in the raster's CRS, inside the raster
+    minx, miny, maxx, maxy = _world_box(da, 0, 0, 112, 96)
+    rb = seg.regions.total_bounds
+    assert minx - 1e-9 <= rb[0] and rb[2] <= maxx + 1e-9 and miny - 1e-9 <= rb[1] and rb[3] <= maxy + 1e-9
+    assert "(mask 1)" in seg.text
+
+
+def test_region_level_zooms_in_and_maps_back(steered_engine):
+    da = memory_raster((3, 300, 400), crs=UTM)
+    ans = da.egx.segment(point=utm_point(300.5, 250.5))
+    assert ans.view.level == "region" and ans.view.factor == 1 and ans.view.shape == (128, 128)
+    x0, y0, x1, y1 = ans.view.window
+    assert x0 <= 300 < x1 and y0 <= 250 < y1 and (x1, y1) == (364, 300)  # centred, clipped at the bottom edge
+    m = ans.mask.values.any(axis=0)
+    rows, cols = np.nonzero(m)
+    assert rows.min() >= y0 and rows.max() < y1 and cols.min() >= x0 and cols.max() < x1
+    _assert_on_grid(ans.mask, da)
+    scene = da.egx.ground("ship", level="scene")
+    assert scene.view.factor == 4 and scene.mask.shape == (4, 300, 400)
+
+
+def test_same_prompt_in_three_crs_gives_the_same_answer(steered_engine):
+    da = memory_raster((3, 200, 300), crs=UTM)
+    x, y = utm_point(201.25, 88.75)
+    in_4326 = Transformer.from_crs(UTM, LONLAT, always_xy=True).transform(x, y)
+    in_3857 = Transformer.from_crs(UTM, "EPSG:3857", always_xy=True).transform(x, y)
+    answers = [da.egx.segment(point=(x, y)), da.egx.segment(point=in_4326, crs=LONLAT),
+               da.egx.segment(point=in_3857, crs="EPSG:3857")]
+    for ans in answers:
+        assert ans.view == answers[0].view
+        assert ans.prompts.geometry.iloc[0].coords[0] == pytest.approx((x, y), abs=1e-4)
+        np.testing.assert_array_equal(ans.mask.values, answers[0].mask.values)
+        assert ans.text == answers[0].text
+
+
+def test_lonlat_point_on_the_right_utm_pixel_through_the_model(steered_engine):
+    da = memory_raster((3, 200, 300), crs=UTM)
+    lon, lat = Transformer.from_crs(UTM, LONLAT, always_xy=True).transform(*utm_point(123.5, 37.5))
+    ans = da.egx.refer(point=(lon, lat), crs=LONLAT)
+    px = ans.prompts.geometry.iloc[0]
+    col, row = ~da.rio.transform() * (px.x, px.y)
+    assert (int(col), int(row)) == (123, 37)
+    assert ans.detections and ans.view.window[0] <= 123 < ans.view.window[2]
+
+
+def test_dataset_of_co_registered_sources(steered_engine, tmp_path):
+    ds = egx.datasets.open_colocated(tmp_path, size=96)
+    assert set(ds.egx.sources.values()) == {"optical", "sar", "infrared"}
+    sar = ds.egx["sar"]
+    ans = ds.egx.segment(var="sar", point=_world(sar, 50.5, 40.5))
+    assert ans.source == "sar"
+    _assert_answer(ans, sar)
+    np.testing.assert_array_equal(ans.mask.x.values, ds.x.values)
+    assert ans.mask.rio.crs == ds.rio.crs
+    both = ds.egx.compare("What is in region 1?", box=_world_box(sar, 30, 30, 60, 60))
+    assert set(both) == {"optical", "sar", "infrared"}
+    for name, a in both.items():
+        assert a.source == name and a.regions.crs == ds.rio.crs
+    assert ds.egx.caption(var="infrared").source == "infrared"
+    assert ds.egx.ground("ship", var="optical").mask.shape[1:] == (96, 96)
+    assert len(ds.egx.chat(var="sar").ask("What is this?", point=_world(sar, 5.5, 5.5)).regions) >= 1
+
+
+@pytest.mark.parametrize("kind", ["utm", "lonlat"])
+def test_to_file_and_save_mask_round_trip(kind, steered_engine, tmp_path):
+    import geopandas as gpd
+    import rioxarray
+
+    da = _raster(kind)
+    ans = da.egx.ground("ship")
+    gpkg = ans.to_file(tmp_path / "ans.gpkg")
+    back = gpd.read_file(gpkg, layer="regions")
+    assert back.crs == da.rio.crs and len(back) == len(ans.regions) >= 2
+    for a, b in zip(back.geometry, ans.regions.geometry):
+        assert a.equals_exact(b, 1e-9)
+    assert list(back.text.unique()) == [ans.text]
+    gj = gpd.read_file(ans.to_file(tmp_path / "ans.geojson"))
+    assert len(gj) == len(ans.regions)
+    tif = ans.save_mask(tmp_path / "mask.tif")
+    m = rioxarray.open_rasterio(tif)
+    assert m.shape == ans.mask.shape and m.rio.crs == da.rio.crs
+    assert m.rio.transform() == da.rio.transform()
+    np.testing.assert_array_equal(m.values.astype(bool), ans.mask.values)
+    np.testing.assert_allclose(m.x.values, da.x.values)
+
+
+def test_pixel_space_chip_from_png(steered_engine, tmp_path):
+    path = egx.datasets.sample_chip("infrared", tmp_path / "chip.png", size=96)
+    da = egx.open_raster(path)
+    assert da.rio.crs is None and da.attrs["egx_source"] == "infrared"
+    ans = da.egx.segment(point=(40.5, 30.5))
+    _assert_answer(ans, da)
+    assert ans.regions.crs is None
+    # pixel space: region bounds are pixel coordinates inside the chip
+    x0, y0, x1, y1 = ans.regions.total_bounds
+    assert 0 <= x0 < x1 <= 96 and 0 <= y0 < y1 <= 96
+    tif = ans.save_mask(tmp_path / "chip-mask.tif")
+    import rioxarray
+
+    back = rioxarray.open_rasterio(tif)
+    np.testing.assert_array_equal(back.values.astype(bool), ans.mask.values)
+
+
+def test_follow_up_prompts_reuse_the_encoded_view(steered_engine):
+    da = memory_raster((3, 96, 112), crs=UTM)
+    calls = []
+    model = steered_engine.model
+    original = model.encode_images
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    model.encode_images = counting
+    try:
+        da.egx.segment(point=utm_point(40.5, 30.5))
+        da.egx.refer(box=utm_box(10, 10, 30, 30))
+        da.egx.ask("What is in region 1?", point=utm_point(90.5, 80.5))
+    finally:
+        del model.encode_images
+    assert len(calls) == 1  # one view (the whole 112 x 96 raster), encoded once
