@@ -72,3 +72,19 @@ def test_ground_tiles_and_merges(tmp_path, fake_engine):
     assert ans.mask is not None and ans.mask.chunks is not None
     assert ans.mask.shape[1:] == (100, 150)
     assert len(ans.regions) == ans.mask.sizes["object"] and (ans.regions.label == "thing").all()
+
+
+def test_point_prompt_through_the_real_model_reads_only_windows(big, steered_engine):
+    """The same 10k x 10k raster through a real (tiny) checkpoint: windows only, mask lazy."""
+    da, src = big
+    ans = da.egx.segment(point=(X0 + 4321.5 * GSD, Y0 - 7777.5 * GSD))
+    assert ans.view.factor == 1 and ans.view.shape == (128, 128)  # the tiny model's input side
+    read = sum(src.reads)
+    assert 0 < read <= 2 * 4 * 2 * 500 * 500, f"read {read} pixels for a 128 px window"
+    assert ans.mask is not None and ans.mask.chunks is not None and ans.mask.shape[1:] == (N, N)
+    before = sum(src.reads)
+    x0, y0, x1, y1 = ans.view.window
+    window = ans.mask.isel(y=slice(y0, y1), x=slice(x0, x1)).any("object").values
+    assert window.any() and sum(src.reads) == before
+    assert not ans.mask.isel(y=slice(0, 500), x=slice(0, 500)).values.any()  # far from the prompt: empty
+    assert ans.regions.crs == da.rio.crs and ans.mask.rio.transform() == da.rio.transform()
