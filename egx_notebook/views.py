@@ -77,6 +77,7 @@ def choose_view(
     input_size: int,
     *,
     context: float = 3.0,
+    min_region_side: int = 64,
 ) -> View:
     """Choose the view for a request.
 
@@ -88,14 +89,19 @@ def choose_view(
         Union of the prompts in raster pixels.
     level : {"auto", "scene", "region"}
         "scene": the whole raster, decimated to about ``input_size``.
-        "region": a window around the prompts at native resolution with
-        context (side = max(input_size, context x prompt extent)), decimated
-        only when that side exceeds ``input_size``. "auto": region when there
+        "region": a window around the prompts with context (side =
+        max(min_region_side, context x prompt extent)), zoomed in (the
+        processor upsamples it to the model input) or decimated when the side
+        exceeds ``input_size``. "auto": region when there
         are prompts, else scene.
     input_size : int
         The model's square input side in pixels.
     context : float
         How many times the prompt extent the region window spans.
+    min_region_side : int
+        Smallest region window in raster pixels (a point prompt gets this). The
+        default model was trained on zoom windows of 1.2-4x the object and at
+        least 64 px, so a 5-px infrared target is seen 4x enlarged.
     """
     if level not in LEVELS:
         raise PromptError(f"unknown level {level!r}; use one of {LEVELS}.")
@@ -107,7 +113,7 @@ def choose_view(
         if bounds is None:
             raise PromptError("level='region' needs a prompt (point=, box=, polygon= or mask=); use level='scene' without one.")
         x0, y0, x1, y1 = bounds
-        side = max(int(input_size), int(math.ceil(context * max(x1 - x0, y1 - y0))))
+        side = max(int(min_region_side), int(math.ceil(context * max(x1 - x0, y1 - y0))))
         col_off, width = _fit((x0 + x1) / 2, side, grid.width)
         row_off, height = _fit((y0 + y1) / 2, side, grid.height)
     factor = max(1, math.ceil(max(height, width) / input_size))
