@@ -220,9 +220,53 @@ class EgxMap(W.HBox):
             return [1, 0, 0, 1, 0, 0]
         return [t.a, t.b, t.d, t.e, t.c, t.f]
 
-    def add_prompt(self, feature: dict) -> None:
-        """Add a prompt from a GeoJSON Feature in map coordinates (as the draw control would)."""
+    def add_prompt(self, prompt: Any, *, kind: str | None = None, crs: Any = None) -> None:
+        """Add a prompt from code, as if it had been drawn (it shows on the map and can be edited there).
+
+        Parameters
+        ----------
+        prompt : dict, shapely geometry or tuple
+            A GeoJSON Feature in *map* coordinates (lon/lat; ``(column, -row)`` on a
+            pixel map), exactly as the draw control sends it; or a shapely geometry,
+            an ``(x, y)`` point or an ``(xmin, ymin, xmax, ymax)`` box in ``crs``.
+        kind : {"box"}, optional
+            ``"box"`` keeps a geometry a box (its bounds) after reprojection; a 4-tuple
+            is always a box. Otherwise a Point is a point, a Polygon a polygon and a
+            LineString a free-form stroke (closed or buffered, see ``freeform``).
+        crs : CRS-like, optional
+            CRS of a geometry or tuple; default the raster's CRS (its own x/y
+            coordinates, i.e. pixels, for rasters without a CRS).
+        """
+        feature = prompt if isinstance(prompt, dict) else self._prompt_feature(prompt, kind, crs)
         self.store.handle_draw(self.draw_control, action="created", geo_json=feature)
+        self.draw_control.data = [*self.draw_control.data, feature]
+
+    def _prompt_feature(self, prompt: Any, kind: str | None, crs: Any) -> dict:
+        """A geometry (or tuple) in ``crs`` -> the GeoJSON Feature the draw control would send."""
+        import geopandas as gpd
+        from shapely.geometry import Point, box as shapely_box
+        from shapely.geometry.base import BaseGeometry
+
+        from egx_notebook.errors import PromptError
+
+        if isinstance(prompt, BaseGeometry):
+            geom = prompt
+        elif isinstance(prompt, (tuple, list)) and len(prompt) == 2:
+            geom = Point(*map(float, prompt))
+        elif isinstance(prompt, (tuple, list)) and len(prompt) == 4:
+            geom, kind = shapely_box(*map(float, prompt)), kind or "box"
+        else:
+            raise PromptError("a prompt is a GeoJSON Feature, a shapely geometry, an (x, y) point or an "
+                              f"(xmin, ymin, xmax, ymax) box; got {prompt!r}.")
+        gdf = gpd.GeoDataFrame(geometry=[geom], crs=None if self.pixel_map else (crs or self.crs))
+        if not self.pixel_map:
+            gdf = gdf.to_crs(self.crs)
+        shown = self._to_map(gdf).geometry.iloc[0]
+        props: dict[str, Any] = {"style": dict(_DRAW_STYLE)}
+        if kind == "box":
+            shown = shapely_box(*shown.bounds)
+            props["type"] = "rectangle"
+        return {"type": "Feature", "properties": props, "geometry": shown.__geo_interface__}
 
     def clear_prompts(self) -> None:
         """Remove every drawn prompt (from the map and from :attr:`prompts`)."""
