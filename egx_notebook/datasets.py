@@ -16,13 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["sample_scene", "sample_colocated", "sample_chip", "sample_dir", "BAND_NAMES"]
+__all__ = ["sample_scene", "sample_objects", "sample_colocated", "open_colocated", "sample_chip", "sample_dir",
+           "BAND_NAMES", "SAMPLE_SEEDS"]
 
 BAND_NAMES = {"optical": ("red", "green", "blue"), "sar": ("VV", "VH"), "infrared": ("thermal",)}
 _UNITS = {"optical": "reflectance", "sar": "linear intensity", "infrared": "K"}
 #: Upper-left corner of the samples, UTM zone 33N (the Adriatic coast).
 ORIGIN = (402_000.0, 4_620_000.0)
 CRS = "EPSG:32633"
+#: The default seed of each source's sample: scenes with the objects the quickstart asks about
+#: (SAR: a coast with ships; infrared: small targets; optical: vehicles, airplanes, storage tanks).
+SAMPLE_SEEDS = {"sar": 2, "infrared": 0, "optical": 0}
 
 
 def sample_dir() -> Path:
@@ -59,7 +63,7 @@ def _write(path: Path, scene, *, gsd: float, crs: str) -> Path:
     return path
 
 
-def sample_scene(source: str = "sar", path: str | Path | None = None, *, seed: int = 0, size: int = 512,
+def sample_scene(source: str = "sar", path: str | Path | None = None, *, seed: int | None = None, size: int = 512,
                  crs: str = CRS) -> Path:
     """Write a sample GeoTIFF of one source with known objects and return its path.
 
@@ -68,8 +72,8 @@ def sample_scene(source: str = "sar", path: str | Path | None = None, *, seed: i
     source : {"optical", "sar", "infrared"}
     path : path-like, optional
         Where to write; default ``<tmp>/egx_samples/<source>_<seed>_<size>.tif``.
-    seed : int
-        Same seed, same scene.
+    seed : int, optional
+        Same seed, same scene; default :data:`SAMPLE_SEEDS` ``[source]``.
     size : int
         Side in pixels.
     crs : str
@@ -85,9 +89,31 @@ def sample_scene(source: str = "sar", path: str | Path | None = None, *, seed: i
 
     if source not in BAND_NAMES:
         raise SourceError(f"unknown source {source!r}; use one of {tuple(BAND_NAMES)}.")
+    seed = SAMPLE_SEEDS[source] if seed is None else seed
     path = Path(path) if path is not None else sample_dir() / f"{source}_{seed}_{size}.tif"
     scene = generate_scene(source, seed, size)
     return _write(path, scene, gsd=float(scene.gsd_m or 10.0), crs=crs)
+
+
+def sample_objects(path: str | Path):
+    """The known objects of a sample GeoTIFF (its ``.objects.geojson`` sidecar) as a GeoDataFrame.
+
+    Columns ``object``, ``label`` and the box ``geometry``, in the sample's CRS.
+    """
+    import geopandas as gpd
+
+    sidecar = Path(path).with_suffix(".objects.geojson")
+    if not sidecar.exists():
+        from egx_notebook.errors import SourceError
+
+        raise SourceError(f"{sidecar} does not exist; write the sample with egx.datasets.sample_scene(...) first.")
+    frame = gpd.read_file(sidecar)
+    if frame.crs is None:
+        import rasterio
+
+        with rasterio.open(path) as src:
+            frame = frame.set_crs(src.crs)
+    return frame
 
 
 def sample_colocated(folder: str | Path | None = None, *, seed: int = 0, size: int = 512, crs: str = CRS) -> dict[str, Path]:
