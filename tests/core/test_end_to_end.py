@@ -95,16 +95,17 @@ def test_masks_and_boxes_land_on_the_input_grid(kind, steered_engine):
     with_mask = [d for d in seg.detections if d.pieces]
     assert seg.mask is not None and seg.mask.sizes["object"] == len(with_mask) >= 2  # [DET] boxes + the [SEG] mask
     assert len(seg.regions) == len(seg.detections) and (seg.regions.crs == da.rio.crs)
-    assert seg.view.factor == 1 and seg.view.window == (0, 0, 112, 96)  # smaller than the 128 px input
-    # each box's mask lies inside its box; the [SEG] mask is the last object and has no box
+    vx0, vy0, vx1, vy1 = seg.view.window  # a zoom window around the point, at native resolution
+    assert seg.view.factor == 1 and vx0 <= 40 < vx1 and vy0 <= 30 < vy1
+    # each box lies in the view and its mask inside it; the [SEG] mask is the last object and has no box
     for i, det in enumerate(with_mask[:-1]):
         x0, y0, x1, y1 = det.box_px
-        assert 0 <= x0 < x1 <= 112 and 0 <= y0 < y1 <= 96
+        assert vx0 <= x0 < x1 <= vx1 and vy0 <= y0 < y1 <= vy1
         rows, cols = np.nonzero(seg.mask.isel(object=i).values)
         assert x0 - 1 <= cols.min() and cols.max() + 1 <= x1 + 1 and y0 - 1 <= rows.min() and rows.max() + 1 <= y1 + 1
     assert with_mask[-1].box_px is None and seg.mask.isel(object=-1).values.any()
     # regions are the mask polygons in the raster's CRS, inside the raster
-    minx, miny, maxx, maxy = _world_box(da, 0, 0, 112, 96)
+    minx, miny, maxx, maxy = _world_box(da, vx0, vy0, vx1, vy1)
     rb = seg.regions.total_bounds
     assert minx - 1e-9 <= rb[0] and rb[2] <= maxx + 1e-9 and miny - 1e-9 <= rb[1] and rb[3] <= maxy + 1e-9
     assert "(mask 1)" in seg.text
@@ -113,9 +114,12 @@ def test_masks_and_boxes_land_on_the_input_grid(kind, steered_engine):
 def test_region_level_zooms_in_and_maps_back(steered_engine):
     da = memory_raster((3, 300, 400), crs=UTM)
     ans = da.egx.segment(point=utm_point(300.5, 250.5))
-    assert ans.view.level == "region" and ans.view.factor == 1 and ans.view.shape == (128, 128)
+    assert ans.view.level == "region" and ans.view.factor == 1
     x0, y0, x1, y1 = ans.view.window
-    assert x0 <= 300 < x1 and y0 <= 250 < y1 and (x1, y1) == (364, 300)  # centred, clipped at the bottom edge
+    assert x0 <= 300 < x1 and y0 <= 250 < y1 and abs((x0 + x1) / 2 - 300.5) <= 1 and abs((y0 + y1) / 2 - 250.5) <= 1
+    assert ans.view.shape[0] < 300 and ans.view.shape[1] < 400  # a window, not the scene
+    wide = da.egx.refer(box=utm_box(100, 100, 300, 200))  # 3x the box's extent > 128 px input: decimated
+    assert wide.view.factor == 4 and wide.view.window == (0, 0, 400, 300)
     m = ans.mask.values.any(axis=0)
     rows, cols = np.nonzero(m)
     assert rows.min() >= y0 and rows.max() < y1 and cols.min() >= x0 and cols.max() < x1
@@ -218,9 +222,12 @@ def test_follow_up_prompts_reuse_the_encoded_view(steered_engine):
 
     model.encode_images = counting
     try:
-        da.egx.segment(point=utm_point(40.5, 30.5))
-        da.egx.refer(box=utm_box(10, 10, 30, 30))
-        da.egx.ask("What is in region 1?", point=utm_point(90.5, 80.5))
+        seg = da.egx.segment(point=utm_point(40.5, 30.5))
+        ref = da.egx.refer(box=utm_box(30, 20, 50, 40))  # same place: same zoom window
+        da.egx.ask("What is in region 1?", point=utm_point(41.5, 29.5))
+        assert ref.view == seg.view and len(calls) == 1
+        da.egx.caption()
+        da.egx.ask("How many ships are there?")  # the scene view again
     finally:
         del model.encode_images
-    assert len(calls) == 1  # one view (the whole 112 x 96 raster), encoded once
+    assert len(calls) == 2  # one zoom window and the scene, each encoded once

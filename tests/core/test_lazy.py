@@ -78,9 +78,9 @@ def test_point_prompt_through_the_real_model_reads_only_windows(big, steered_eng
     """The same 10k x 10k raster through a real (tiny) checkpoint: windows only, mask lazy."""
     da, src = big
     ans = da.egx.segment(point=(X0 + 4321.5 * GSD, Y0 - 7777.5 * GSD))
-    assert ans.view.factor == 1 and ans.view.shape == (128, 128)  # the tiny model's input side
+    assert ans.view.factor == 1 and max(ans.view.shape) <= 128  # a zoom window within the tiny model's input
     read = sum(src.reads)
-    assert 0 < read <= 2 * 4 * 2 * 500 * 500, f"read {read} pixels for a 128 px window"
+    assert 0 < read <= 2 * 4 * 2 * 500 * 500, f"read {read} pixels for a {ans.view.shape} px window"
     assert ans.mask is not None and ans.mask.chunks is not None and ans.mask.shape[1:] == (N, N)
     before = sum(src.reads)
     x0, y0, x1, y1 = ans.view.window
