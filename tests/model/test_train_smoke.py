@@ -1,0 +1,90 @@
+"""The smoke recipe end to end: train, save, resume, evaluate (tiny model, synthetic data)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("accelerate")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    from egx_notebook.model.recipes import get_recipe
+    from egx_notebook.model.train import train
+
+    out = tmp_path_factory.mktemp("smoke")
+    final = train(get_recipe("smoke"), None, None, out)
+    return out, final
+
+
+def _log(out):
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_smoke_training_writes_checkpoint_and_final(smoke_run):
+    from egx_notebook.model.recipes import get_recipe
+
+    out, final = smoke_run
+    recipe = get_recipe("smoke")
+    rows = _log(out)
+    assert rows and rows[-1]["step"] == recipe.max_steps
+    assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in rows)
+    assert any(r["mask_dice"] > 0 for r in rows) and any(r["det_heatmap"] > 0 for r in rows)
+    for folder in (out / "checkpoint", final):
+        names = {p.name for p in folder.iterdir()}
+        assert {"config.json", "model.safetensors", "tokenizer.json", "processor_config.json"} <= names
+        assert not any(n.endswith((".bin", ".pt")) for n in names - {"trainer_state.pt"})
+    assert (out / "checkpoint" / "trainer_state.pt").is_file()
+    assert json.loads((final / "training.json").read_text())["steps"] == recipe.max_steps
+    assert json.loads((out / "recipe.json").read_text())["name"] == "smoke"
+
+
+def test_resume_continues_from_the_saved_step(smoke_run, capsys):
+    import torch
+    from safetensors.torch import load_file
+
+    from egx_notebook.model.recipes import get_recipe
+    from egx_notebook.model.train import train
+
+    out, final = smoke_run
+    before = load_file(out / "checkpoint" / "model.safetensors")
+    steps = get_recipe("smoke").max_steps
+    capsys.readouterr()
+    final2 = train(get_recipe("smoke", max_steps=steps + 2), None, None, out)
+    assert f"resuming from {out / 'checkpoint'} at step {steps}" in capsys.readouterr().out
+    new_rows = [r for r in _log(out)][-1:]
+    assert new_rows[0]["step"] == steps + 2
+    assert json.loads((final2 / "training.json").read_text())["steps"] == steps + 2
+    after = load_file(final2 / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # it trained on from there
+
+
+def test_evaluate_cli_on_the_final_model(smoke_run, tmp_path):
+    from egx_notebook.model.evaluate import main
+    from egx_notebook.model.train import read_samples
+
+    out, _ = smoke_run
+    val = read_samples(out / "data" / "val.jsonl")
+    picked = {}
+    for s in val:  # one sample per task keeps this fast
+        picked.setdefault(s["task"], s)
+    assert {"ground", "segment", "refer"} <= set(picked)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "val.jsonl").write_text("".join(json.dumps(picked[t]) + "\n" for t in ("ground", "segment", "refer")))
+    report = tmp_path / "eval.json"
+    main(["--checkpoint", str(out / "final"), "--data", str(data), "--out", str(report)])
+    summary = json.loads(report.read_text())
+    assert summary["latency_ms"]["samples"] == 3
+    assert any(k.startswith("ground/") for k in summary)
+    assert any(k.startswith("segment/") for k in summary)
+    assert summary["_run"]["checkpoint"] == str(out / "final")
+    ground = next(v for k, v in summary.items() if k.startswith("ground/"))
+    assert 0.0 <= ground["f1"] <= 1.0
