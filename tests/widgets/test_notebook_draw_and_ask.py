@@ -24,7 +24,7 @@ def _run(tmp_path: Path, env: dict[str, str | None], monkeypatch) -> "object":
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the samples go to a fresh temp dir
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
+    nbclient.NotebookClient(nb, timeout=900, startup_timeout=600, kernel_name="python3",  # a loaded CI box starts kernels slowly
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
