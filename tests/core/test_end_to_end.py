@@ -224,8 +224,8 @@ def test_follow_up_prompts_reuse_the_encoded_view(steered_engine):
     try:
         seg = da.egx.segment(point=utm_point(40.5, 30.5))
         ref = da.egx.refer(box=utm_box(30, 20, 50, 40))  # same place: same zoom window
-        da.egx.ask("What is in region 1?", point=utm_point(41.5, 29.5))
-        assert ref.view == seg.view and len(calls) == 1
+        da.egx.ask("What is in region 1?", point=utm_point(40.5, 29.5))  # same 64-px window
+        assert ref.view == seg.view and len(calls) == 1, (ref.view, seg.view)
         da.egx.caption()
         da.egx.ask("How many ships are there?")  # the scene view again
     finally:
