@@ -168,7 +168,7 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
             step += 1
             elapsed = time.time() - start
             if step % recipe.log_every == 0 or step == 1:
-                row = {"step": step, "loss": float(outputs.loss), "lr": scheduler.get_last_lr()[0],
+                row = {"step": step, "loss": outputs.loss.item(), "lr": scheduler.get_last_lr()[0],
                        "elapsed_s": round(elapsed, 1)}
                 row.update({k: float(v) for k, v in (outputs.loss_terms or {}).items()})
                 log.write(json.dumps(row) + "\n")
