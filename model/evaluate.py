@@ -26,7 +26,7 @@ from .metrics import (
     AccuracyMetric, CaptionMetric, GroundingMetric, MaskIoUMetric, SmallTargetMetric, parse_count,
 )
 
-__all__ = ["evaluate", "class_mentioned", "main"]
+__all__ = ["evaluate", "class_mentioned", "report", "main"]
 
 SMALL_TARGET_DATASETS = ("sirst-v2", "nudt-sirst")
 
@@ -183,6 +183,15 @@ def format_table(summary: dict) -> str:
     return "\n".join(rows)
 
 
+def report(summary: dict, out: Path | None) -> None:
+    """Print the table of ``summary`` (run metadata under ``_`` keys left out) and write it as JSON to ``out``."""
+    print(format_table({k: v for k, v in summary.items() if not k.startswith("_")}))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(summary, indent=2))
+        print(f"wrote {out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped checkpoint")
@@ -205,11 +214,7 @@ def main(argv: list[str] | None = None) -> None:
                        device=a.device, det_threshold=a.det_threshold)
     summary["_run"] = {"checkpoint": str(checkpoint), "split": a.split,
                        "max_per_group": a.max_per_group, "seconds": round(time.time() - t0, 1)}
-    print(format_table({k: v for k, v in summary.items() if not k.startswith("_")}))
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(summary, indent=2))
-        print(f"wrote {a.out}")
+    report(summary, a.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import time
 from collections import defaultdict
@@ -34,12 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluate import class_mentioned, format_table
+from .evaluate import SMALL_TARGET_DATASETS, class_mentioned, report
 from .metrics import AccuracyMetric, GroundingMetric, MaskIoUMetric, SmallTargetMetric
 
 __all__ = ["evaluate_api", "main"]
 
-SMALL_TARGET_DATASETS = ("sirst-v2", "nudt-sirst")
 DATASET_CLASS = {"ssdd": "ship", "sirst-v2": "small target", "nudt-sirst": "small target",
                  "hit-uav": "person", "nepu-owod": "oil well"}
 
@@ -175,11 +173,7 @@ def main(argv: list[str] | None = None) -> None:
                            max_region_samples=a.max_region_samples, device=a.device)
     summary["_run"] = {"checkpoint": str(checkpoint), "split": a.split, "max_images": a.max_images,
                        "max_region_samples": a.max_region_samples, "seconds": round(time.time() - t0, 1)}
-    print(format_table({k: v for k, v in summary.items() if not k.startswith("_")}))
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(summary, indent=2))
-        print(f"wrote {a.out}")
+    report(summary, a.out)
 
 
 if __name__ == "__main__":
