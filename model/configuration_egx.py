@@ -79,6 +79,9 @@ class EgxConfig(PreTrainedConfig):
     det_gaussian_min_radius: float = 1.0  # heatmap target radius floor, stride-4 cells
     focal_alpha: float = 2.0
     focal_beta: float = 4.0
+    projector_norm: bool = True  # LayerNorm on the image and region tokens given to the LLM
+    num_region_classes: int = 11  # background + the class vocabulary (auxiliary region classifier)
+    aux_loss_weight: float = 0.5  # region-class and source auxiliary losses on the LLM's visual tokens
     lm_loss_weight: float = 1.0
     mask_bce_weight: float = 1.0
     mask_dice_weight: float = 1.0

@@ -36,7 +36,7 @@ from .modeling.vision_encoder import MixedVisionEncoder
 __all__ = ["EgxPreTrainedModel", "EgxForConditionalGeneration"]
 
 LOSS_TERMS = ("lm", "mask_bce", "mask_dice", "det_heatmap", "det_size", "det_offset", "det_mask_bce",
-              "det_mask_dice")
+              "det_mask_dice", "region_cls", "source_cls")
 
 
 def _require_safetensors(path) -> None:
@@ -106,6 +106,10 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
         hidden = self.language_model.config.hidden_size
         self.image_projector = ImageProjector(config, hidden)
         self.region_projector = RegionProjector(config, hidden)
+        # training-only probes: they make the LLM's visual tokens carry the region's class
+        # and the image's source, so the answer cannot be guessed from the text alone
+        self.region_classifier = nn.Linear(hidden, config.num_region_classes)
+        self.source_classifier = nn.Linear(hidden, config.num_sources)
         self.seg_head = SegMaskHead(config, hidden, self.vision.channels[0])
         self.det_head = DetectionHead(config, hidden, self.vision.channels)
         self.post_init()
@@ -183,17 +187,22 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
     def prepare_inputs_embeds(self, feats: EgxImageFeatures, input_ids: torch.Tensor,
                               prompt_masks: torch.Tensor, prompt_valid: torch.Tensor):
         """LLM input embeddings with image and region tokens in place, plus the fused grid."""
+        embeds, fused, _, _ = self._visual_embeds(feats, input_ids, prompt_masks, prompt_valid)
+        return embeds, fused
+
+    def _visual_embeds(self, feats, input_ids, prompt_masks, prompt_valid):
         self._check_ids(input_ids, prompt_valid.sum(-1))
         prompt_tokens = self.prompt_encoder(prompt_masks)
         fused, prompt_tokens = self.fusion(feats.grid, prompt_tokens, prompt_valid)
         embeds = self.get_input_embeddings()(input_ids)
         image_tokens = self.image_projector(fused).to(embeds.dtype)
         embeds = embeds.masked_scatter((input_ids == self.config.image_token_id)[..., None], image_tokens)
+        regions = None
         if prompt_masks.shape[1]:
             regions = self.region_projector(fused, prompt_masks, prompt_tokens).to(embeds.dtype)
             embeds = embeds.masked_scatter((input_ids == self.config.region_token_id)[..., None],
                                            regions[prompt_valid])
-        return embeds, fused
+        return embeds, fused, image_tokens, regions
 
     @staticmethod
     def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -224,11 +233,15 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
                 labels: torch.Tensor | None = None, seg_masks: torch.Tensor | None = None,
                 seg_valid: torch.Tensor | None = None, det_boxes: torch.Tensor | None = None,
                 det_box_valid: torch.Tensor | None = None, det_masks: torch.Tensor | None = None,
-                det_valid: torch.Tensor | None = None, **kwargs) -> EgxOutput:
+                det_valid: torch.Tensor | None = None, region_labels: torch.Tensor | None = None,
+                **kwargs) -> EgxOutput:
         """Teacher-forced pass; with ``labels`` (and pixel targets) returns the one-stage loss.
 
         Loss = ``lm_loss_weight`` * LM cross-entropy + mask BCE/Dice for each ``[SEG]``
-        + focal heatmap, size and offset L1 and class-mask BCE/Dice for each ``[DET]``.
+        + focal heatmap, size and offset L1 and class-mask BCE/Dice for each ``[DET]``
+        + ``aux_loss_weight`` * (cross-entropy of the region classifier on the region tokens
+        against ``region_labels`` (B, K), -100 where unknown, and of the source classifier
+        on the mean image token).
         ``loss_terms`` holds every term (zero where a batch has no such target).
         """
         c = self.config
@@ -238,7 +251,7 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
         feats = (self._encode(pixel_values, source_ids, valid_mask) if image_features is None and pixel_values is not None
                  else self._features(image_features, pixel_values, source_ids, valid_mask, b))
         prompt_masks, prompt_valid = self._prompts(prompt_masks, prompt_valid, b, feats.grid)
-        embeds, fused = self.prepare_inputs_embeds(feats, input_ids, prompt_masks, prompt_valid)
+        embeds, fused, image_tokens, regions = self._visual_embeds(feats, input_ids, prompt_masks, prompt_valid)
         out = self.language_model(inputs_embeds=embeds, attention_mask=attention_mask,
                                   position_ids=self._position_ids(attention_mask), use_cache=False,
                                   output_hidden_states=True)
@@ -250,6 +263,13 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
             shift_labels = labels[:, 1:].to(logits.device)
             terms["lm"] = nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]),
                                                       shift_labels.reshape(-1), ignore_index=-100)
+            terms["source_cls"] = nn.functional.cross_entropy(
+                self.source_classifier(image_tokens.mean(1)).float(), feats.source_ids.long())
+            if regions is not None and region_labels is not None:
+                known = prompt_valid & (region_labels[:, : regions.shape[1]] >= 0)
+                if known.any():
+                    terms["region_cls"] = nn.functional.cross_entropy(
+                        self.region_classifier(regions[known]).float(), region_labels[:, : regions.shape[1]][known])
         union = self._prompt_union(prompt_masks, prompt_valid)
         seg_logits = det_heat = None
         seg_rows, seg_cols = (input_ids == c.seg_token_id).nonzero(as_tuple=True)
@@ -269,7 +289,8 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
         weights = {"lm": c.lm_loss_weight, "mask_bce": c.mask_bce_weight, "mask_dice": c.mask_dice_weight,
                    "det_heatmap": c.det_heatmap_weight, "det_size": c.det_size_weight,
                    "det_offset": c.det_offset_weight, "det_mask_bce": c.det_mask_weight,
-                   "det_mask_dice": c.det_mask_weight}
+                   "det_mask_dice": c.det_mask_weight, "region_cls": c.aux_loss_weight,
+                   "source_cls": c.aux_loss_weight}
         loss = sum(weights[k] * v for k, v in terms.items()) if labels is not None else None
         return EgxOutput(loss=loss, loss_terms={k: v.detach() for k, v in terms.items()}, logits=logits,
                          seg_logits=seg_logits, det_heatmap=det_heat)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .data.vocabulary import REGION_CLASSES
 from .geometry import EgxInputError, ViewGeometry, format_box, parse_boxes, rasterize_prompt
 
 __all__ = ["EgxProcessor", "ImageInputs", "SOURCES", "TASKS", "DEFAULT_QUESTIONS"]
@@ -366,6 +367,10 @@ class EgxProcessor:
         for i, p in enumerate(prompts):
             prompt_masks[i, : len(p)] = p
             prompt_valid[i, : len(p)] = True
+        region_labels = torch.full((b, k), -100, dtype=torch.long)
+        for i, smp in enumerate(samples):
+            for j, label in enumerate(((smp.get("targets") or {}).get("region_labels") or [])[:k]):
+                region_labels[i, j] = REGION_CLASSES.index(label)
         n = max(1, max(len(t["boxes"]) for t in targets))
         det_boxes = torch.zeros(b, n, 4)
         det_box_valid = torch.zeros(b, n, dtype=torch.bool)
@@ -381,6 +386,7 @@ class EgxProcessor:
             "det_valid": torch.tensor([t["det_valid"] for t in targets]),
             "seg_masks": torch.stack([t["seg_mask"] for t in targets]),
             "seg_valid": torch.tensor([t["seg_valid"] for t in targets]),
+            "region_labels": region_labels,
         }
 
     def _targets(self, smp: dict, geometry: ViewGeometry, answer: str) -> dict:
@@ -451,7 +457,8 @@ class EgxProcessor:
             k = 0
             while "[SEG]" in text:
                 k += 1
-                text = text.replace("[SEG]", f"(mask {k})", 1)
+                text = text.replace("[SEG]", f" (mask {k}) ", 1)
+            text = re.sub(r"\s+([.,;:!?])", r"\1", text)
             llm_boxes = parse_boxes(raw, g.height, g.width)
             boxes = np.concatenate([det_boxes, llm_boxes]).reshape(-1, 4)
             scores = np.concatenate([det_scores, np.full(len(llm_boxes), np.nan)])

@@ -98,8 +98,12 @@ def _save_checkpoint(out: Path, model, processor, optimizer, scheduler, step: in
 
 
 def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
-          resume: bool = True) -> Path:
-    """Train ``recipe`` and return the folder of the final model (``out/final``)."""
+          resume: bool = True, init_from: Path | None = None) -> Path:
+    """Train ``recipe`` and return the folder of the final model (``out/final``).
+
+    A run resumes from ``out/checkpoint`` when there is one; otherwise it starts from the
+    weights and tokenizer of ``init_from`` when given, else from scratch.
+    """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -121,6 +125,11 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
         model = EgxForConditionalGeneration.from_pretrained(ckpt)
         state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
         accelerator.print(f"resuming from {ckpt} at step {state['step']}")
+    elif init_from is not None:
+        # warm start: weights and tokenizer of an earlier model; layers it lacks start fresh
+        processor = EgxProcessor.from_pretrained(init_from)
+        model = EgxForConditionalGeneration.from_pretrained(init_from)
+        accelerator.print(f"initialised from {init_from}")
     else:
         tokenizer = train_tokenizer(iter_texts(train_samples + val_samples), vocab_size=recipe.vocab_size)
         overrides = {k: v for k, v in recipe.config.items() if k != "tiny"}
@@ -190,7 +199,7 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
         processor.save_pretrained(final)
         (final / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
         (final / "training.json").write_text(json.dumps(
-            {"steps": step, "train_samples": len(train_samples), "parameters": n_params,
+            {"steps": step, "init_from": str(init_from) if init_from else None, "train_samples": len(train_samples), "parameters": n_params,
              "device": str(accelerator.device), "elapsed_s": round(time.time() - start, 1)},
             indent=2))
     accelerator.wait_for_everyone()
@@ -210,12 +219,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--num-workers", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--no-resume", action="store_true", help="start afresh even if out/checkpoint exists")
+    p.add_argument("--init-from", type=Path, help="warm-start from this model folder (weights and tokenizer)")
     a = p.parse_args(argv)
     recipe = get_recipe(a.recipe, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
                         time_budget_min=a.time_budget_min, num_workers=a.num_workers, seed=a.seed)
     if not recipe.synthetic_only and a.data is None:
         p.error(f"recipe {recipe.name!r} needs --data (run python -m egx_notebook.model.data.build first)")
-    final = train(recipe, a.data, a.data_root, a.out, resume=not a.no_resume)
+    final = train(recipe, a.data, a.data_root, a.out, resume=not a.no_resume, init_from=a.init_from)
     print(f"final model: {final}")
 
 

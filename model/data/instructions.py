@@ -342,6 +342,11 @@ _PROMPT_KINDS = ("point", "box", "polygon", "mask")
 
 # ----------------------------------------------------------------------------- sample makers
 
+def _region_targets(labels: list[str]) -> dict:
+    """Targets of a prompted sample: no pixels, the class of each prompted region."""
+    return {"boxes": [], "labels": [], "mask": None, "mask_from": None, "seg_box": None, "region_labels": labels}
+
+
 def _base(item: Item, task: str, k: int, window, prompts, user: str, assistant: str, targets=None) -> dict:
     s = {"id": f"{item.key}/{task}/{k}", "dataset": item.dataset, "split": item.split, "source": item.source,
          "sar_scale": item.sar_scale, "image": item.image, "window": list(window) if window is not None else None,
@@ -434,7 +439,8 @@ def _region_samples(item: Item, rng, budget: SampleBudget, counter) -> list[dict
         # what is this
         win = _zoom_window(o.box, item, rng)
         p = _prompt(o, win, _pick(rng, _PROMPT_KINDS), rng)
-        out.append(_base(item, "refer", next(counter), win, [p], _pick(rng, _REFER), f"This is {article(o.label)} {o.label}."))
+        out.append(_base(item, "refer", next(counter), win, [p], _pick(rng, _REFER), f"This is {article(o.label)} {o.label}.",
+                         _region_targets([o.label])))
         # referring segmentation
         win = _zoom_window(o.box, item, rng)
         p = _prompt(o, win, _pick(rng, ("point", "box", "mask", "point")), rng)
@@ -444,7 +450,7 @@ def _region_samples(item: Item, rng, budget: SampleBudget, counter) -> list[dict
             q = f"Segment this {_pick(rng, _words(o.label, False))}."
         out.append(_base(item, "segment", next(counter), win, [p], q, "[SEG]",
                          {"boxes": [], "labels": [], "mask": item.mask_path if item.seg_from == "component" else None,
-                          "mask_from": item.seg_from, "seg_box": _rbox(b)}))
+                          "mask_from": item.seg_from, "seg_box": _rbox(b), "region_labels": [o.label]}))
         if rank == 0:  # region caption
             win = _zoom_window(o.box, item, rng, 2.0, 5.0)
             p = _prompt(o, win, _pick(rng, ("box", "polygon", "point")), rng)
@@ -452,7 +458,8 @@ def _region_samples(item: Item, rng, budget: SampleBudget, counter) -> list[dict
             pos = position_phrase((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, win[2] - win[0], win[3] - win[1])
             a = (f"{article(o.label).capitalize()} {o.label}, {_size_phrase(o.box, item.gsd_m)}, in the {pos} of the view. "
                  + _neighbours_phrase(o, item, win))
-            out.append(_base(item, "region_caption", next(counter), win, [p], _pick(rng, _REGION_CAPTION), a))
+            out.append(_base(item, "region_caption", next(counter), win, [p], _pick(rng, _REGION_CAPTION), a,
+                             _region_targets([o.label])))
     return out
 
 
@@ -483,7 +490,7 @@ def _relation_samples(item: Item, rng, n: int, counter) -> list[dict]:
             q, ans = _pick(rng, _REL_SIZE), size
         else:
             q, ans = _pick(rng, _REL_WHERE), where
-        out.append(_base(item, "relation", next(counter), win, [pa, pb], q, ans))
+        out.append(_base(item, "relation", next(counter), win, [pa, pb], q, ans, _region_targets([a.label, b.label])))
     return out
 
 
@@ -506,7 +513,7 @@ def _negative_samples(item: Item, rng, n: int, counter) -> list[dict]:
             p = _prompt(fake, win, _pick(rng, ("point", "box", "polygon", "mask")), rng)
             where = item.background((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
             out.append(_base(item, "refer", next(counter), win, [p], _pick(rng, _REFER),
-                             f"There is no object here; this is {where}."))
+                             f"There is no object here; this is {where}.", _region_targets(["background"])))
             break
     return out
 

@@ -8,7 +8,8 @@ A loaded sample is::
      "conversation": [{"user": str, "assistant": str}, ...],
      "targets": {"boxes": float32 (N, 4) window pixels, "labels": [str],
                  "mask": bool (H, W) or None,       # grounding ([DET]) mask
-                 "seg_mask": bool (H, W) or None}}  # referring segmentation ([SEG]) mask
+                 "seg_mask": bool (H, W) or None,   # referring segmentation ([SEG]) mask
+                 "region_labels": [str]}}           # class of each prompted region, if known
 
 Decoded images are kept in a small LRU cache.
 """
@@ -189,7 +190,8 @@ def load_sample(sample: dict, data_root: Path) -> dict:
         else:
             seg_mask = fill_boxes([sb], h, w)
     return {"image": image, "source": source, "sar_scale": sample.get("sar_scale"), "prompts": prompts,
-            "conversation": conv, "targets": {"boxes": boxes, "labels": labels, "mask": mask, "seg_mask": seg_mask}}
+            "conversation": conv, "targets": {"boxes": boxes, "labels": labels, "mask": mask, "seg_mask": seg_mask,
+                                              "region_labels": list(tg.get("region_labels") or [])}}
 
 
 def iter_texts(samples: Iterable[dict]) -> Iterator[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ClassInfo", "CLASSES", "GROUPS", "SOURCE_NAMES", "canonical_label", "article", "plural", "count_phrase"]
+__all__ = ["ClassInfo", "CLASSES", "REGION_CLASSES", "GROUPS", "SOURCE_NAMES", "canonical_label", "article", "plural", "count_phrase"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ CLASSES: dict[str, ClassInfo] = {c.label: c for c in (
     ClassInfo("airplane", ("airplane", "aircraft", "plane"), ("airplanes", "aircraft", "planes")),
     ClassInfo("building", ("building", "house"), ("buildings", "houses")),
 )}
+
+#: what a prompted region can be: index 0 is background, then the canonical labels; the
+#: model's auxiliary region classifier predicts these (EgxConfig.num_region_classes)
+REGION_CLASSES = ("background",) + tuple(CLASSES)
 
 #: words that name a group of classes in questions ("find all vehicles" includes cars)
 GROUPS = {"vehicle": ("car", "vehicle")}

@@ -28,7 +28,14 @@ def greedy_generate(model, embeds: torch.Tensor, attention_mask: torch.Tensor,
     mask = attention_mask.long()
     pos = model._position_ids(mask)
     out = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True)
-    next_tok = out.logits[:, -1].argmax(-1)
+    # tokens that only the processor writes are never a valid next token
+    banned = torch.tensor(sorted({c.pad_token_id, c.bos_token_id, c.image_token_id, c.region_token_id}),
+                          device=embeds.device)
+
+    def choose(logits: torch.Tensor) -> torch.Tensor:
+        return logits.index_fill(-1, banned, float("-inf")).argmax(-1)
+
+    next_tok = choose(out.logits[:, -1])
     last_pos = pos[:, -1]
     finished = torch.zeros(b, dtype=torch.bool, device=embeds.device)
     pad = torch.full_like(next_tok, c.pad_token_id)
@@ -48,7 +55,7 @@ def greedy_generate(model, embeds: torch.Tensor, attention_mask: torch.Tensor,
             h = out.hidden_states[-1][:, -1]
             for r in special.nonzero(as_tuple=True)[0].tolist():
                 hits.append((r, "seg" if int(tok[r]) == c.seg_token_id else "det", h[r]))
-        next_tok = out.logits[:, -1].argmax(-1)
+        next_tok = choose(out.logits[:, -1])
         finished = done
         if finished.all():
             break

@@ -26,6 +26,8 @@ class SegMaskHead(nn.Module):
     def __init__(self, config, llm_hidden: int, s4_channels: int):
         super().__init__()
         mcfg = config.mask_decoder_config
+        if getattr(mcfg, "_attn_implementation", None) is None:
+            mcfg._attn_implementation = "eager"  # what SAM falls back to anyway, without the warning
         dim = mcfg.hidden_size
         self.decoder = SamMaskDecoder(mcfg)
         self.pos = SamPositionalEmbedding(SimpleNamespace(scale=dim // 2, num_pos_feats=dim // 2))

@@ -131,3 +131,14 @@ def test_rows_with_their_own_view_geometry(processor):
     assert r[0]["masks"].shape == (1, 32, 64) and r[1]["masks"].shape == (1, 100, 40)
     assert (r[0]["masks"][0] > 0.5).sum() == 32 * 32  # canvas 64 px = 32 view px, each way
     assert (r[1]["masks"][0] > 0.5).sum() == 50 * 40  # canvas rows 0-63 = view rows 0-49; every column
+
+
+def test_mask_references_are_spaced_like_words(processor):
+    geom = ViewGeometry.for_view(32, 64, S)
+    tok = processor.tokenizer
+    ids = (tok.encode("Segment region 1", add_special_tokens=False) + [processor.ids["seg"]]
+           + tok.encode(" and region 2", add_special_tokens=False) + [processor.ids["seg"]]
+           + tok.encode(".", add_special_tokens=False))
+    square = _canvas_square(40, 20, 80, 40, geom)
+    out = _output(processor, ids, "Segment region 1 and region 2.", seg=[square, square])
+    assert processor.post_process(out, geom)[0]["text"] == "Segment region 1 (mask 1) and region 2 (mask 2)."

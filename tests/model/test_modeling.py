@@ -121,6 +121,52 @@ def test_mixed_batch_of_every_task(tiny):
         assert _grad_norm(getattr(model, name)) > 0, name
 
 
+def test_auxiliary_probes_make_the_visual_tokens_carry_class_and_source(tiny):
+    """The region classifier trains the region path from ``region_labels``; the source
+    classifier trains the image path on every sample; unlabelled regions add nothing."""
+    from egx_notebook.model.data.vocabulary import REGION_CLASSES
+
+    model, processor = tiny
+    sample = synthetic_sample(np.random.default_rng(6), "refer", source="sar")
+    sample["targets"]["region_labels"] = ["ship"]
+    model.zero_grad(set_to_none=True)
+    out = model(**processor.collate([sample]))
+    assert out.loss_terms["region_cls"] > 0 and out.loss_terms["source_cls"] > 0
+    assert model.config.num_region_classes == len(REGION_CLASSES)
+    out.loss.backward()
+    assert _grad_norm(model.region_classifier) > 0 and _grad_norm(model.source_classifier) > 0
+    sample["targets"]["region_labels"] = []
+    model.zero_grad(set_to_none=True)
+    out = model(**processor.collate([sample]))
+    assert out.loss_terms["region_cls"] == 0
+    out.loss.backward()
+    assert _grad_norm(model.region_classifier) == 0
+
+
+def test_visual_tokens_enter_the_llm_layer_normalised(tiny):
+    """Image and region tokens keep one scale however large the projector's output grows
+    (unnormalised, they drifted to ~150x the text embeddings and the LLM stopped reading them)."""
+    model, processor = tiny
+    batch = processor.collate([synthetic_sample(np.random.default_rng(7), "refer", source="infrared")])
+    c = model.config
+
+    def tokens(gain: float) -> dict:
+        m = copy.deepcopy(model)
+        with torch.no_grad():
+            for proj in (m.image_projector, m.region_projector):
+                proj.mlp[-1].weight.mul_(gain)
+                proj.mlp[-1].bias.mul_(gain)
+            feats = m.encode_images(batch["pixel_values"], batch["source_ids"], batch["valid_mask"])
+            embeds, _ = m.prepare_inputs_embeds(feats, batch["input_ids"], batch["prompt_masks"],
+                                                batch["prompt_valid"])
+        return {t: embeds[batch["input_ids"] == t] for t in (c.image_token_id, c.region_token_id)}
+
+    big, huge = tokens(100.0), tokens(1000.0)
+    for t in big:
+        assert len(big[t]) and torch.allclose(big[t], huge[t], atol=1e-3)
+        assert big[t].norm(dim=-1).max() < 2 * model.get_input_embeddings().weight.shape[1] ** 0.5
+
+
 def test_region_count_mismatch_is_a_typed_error(tiny):
     model, processor = tiny
     image = processor.preprocess_image(_view(), "optical")
@@ -243,6 +289,28 @@ def test_generate_det_with_no_peak_says_so(tiny):
                              valid_mask=image.valid_mask, **text, max_new_tokens=4)
     r = processor.post_process(out, image.geometry)[0]
     assert r["text"] == "no ship found" and r["boxes"].shape == (0, 4) and r["masks"] is None
+
+
+def test_generate_never_emits_tokens_only_the_processor_writes(tiny):
+    """Even when the LLM prefers ``<image>``/``<region>``/``<bos>``/``<pad>``, greedy decoding skips them."""
+    model, processor = tiny
+    c = model.config
+    banned = [c.image_token_id, c.region_token_id, c.bos_token_id, c.pad_token_id]
+    image = processor.preprocess_image(_view(4), "optical")
+    text = processor.build_inputs("caption", None)
+
+    def prefer_banned(module, args, output):
+        output.logits[..., banned] += 1e4
+        return output
+
+    handle = model.language_model.register_forward_hook(prefer_banned)
+    try:
+        out = model.generate(pixel_values=image.pixel_values, source_ids=image.source_ids,
+                             valid_mask=image.valid_mask, **text, max_new_tokens=5)
+    finally:
+        handle.remove()
+    seq = out.sequences[0].tolist()
+    assert len(seq) == 5 and not set(seq) & set(banned), seq
 
 
 def test_free_running_generate_is_well_formed(tiny):

@@ -77,6 +77,20 @@ def test_chat_template_counts_and_labels(tokenizer):
     assert tokenizer.decode(labelled, skip_special_tokens=False) == " a ship<|end|>"
 
 
+def test_collate_maps_region_labels_to_class_indices(tokenizer):
+    from egx_notebook.model.data.vocabulary import REGION_CLASSES
+
+    processor = EgxProcessor(tokenizer=tokenizer, image_size=128, image_seq_length=4)
+    rng = np.random.default_rng(0)
+    relation, refer, caption = (synthetic_sample(rng, t) for t in ("relation", "refer", "caption"))
+    relation["targets"]["region_labels"] = ["ship", "background"]
+    refer["targets"]["region_labels"] = ["oil well"]
+    batch = processor.collate([relation, refer, caption])
+    assert batch["region_labels"].tolist() == [
+        [REGION_CLASSES.index("ship"), 0], [REGION_CLASSES.index("oil well"), -100], [-100, -100]]
+    assert REGION_CLASSES[0] == "background"
+
+
 def test_empty_question_and_unknown_task_are_typed_errors(tokenizer):
     processor = EgxProcessor(tokenizer=tokenizer, image_size=128)
     with pytest.raises(EgxInputError, match="question is empty"):

@@ -66,6 +66,25 @@ def test_resume_continues_from_the_saved_step(smoke_run, capsys):
     assert any(not torch.equal(before[k], after[k]) for k in before)  # it trained on from there
 
 
+def test_init_from_warm_starts_weights_and_tokenizer(smoke_run, tmp_path, capsys):
+    import torch
+    from safetensors.torch import load_file
+
+    from egx_notebook.model.recipes import get_recipe
+    from egx_notebook.model.train import train
+
+    _, final = smoke_run
+    capsys.readouterr()
+    final2 = train(get_recipe("smoke", max_steps=1, lr=1e-12, warmup_steps=0), None, None, tmp_path / "warm",
+                   init_from=final)
+    assert f"initialised from {final}" in capsys.readouterr().out
+    assert (final2 / "tokenizer.json").read_text() == (final / "tokenizer.json").read_text()
+    assert json.loads((final2 / "training.json").read_text())["init_from"] == str(final)
+    before, after = load_file(final / "model.safetensors"), load_file(final2 / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)  # one step at lr 1e-12
+
+
 def test_evaluate_cli_on_the_final_model(smoke_run, tmp_path):
     from egx_notebook.model.evaluate import main
     from egx_notebook.model.train import read_samples

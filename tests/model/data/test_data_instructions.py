@@ -104,7 +104,7 @@ def test_every_task_and_negative_kind_is_produced(real_samples, synthetic_sample
 def test_samples_follow_the_jsonl_schema(real_samples, synthetic_samples):
     import json
     for s in [s for _, _, s in real_samples] + synthetic_samples:
-        assert set(s) - {"group"} == SAMPLE_KEYS and set(s["targets"]) == TARGET_KEYS
+        assert set(s) - {"group"} == SAMPLE_KEYS and set(s["targets"]) - {"region_labels"} == TARGET_KEYS
         assert json.loads(json.dumps(s)) == s  # plain JSON
         assert s["source"] in SOURCE_IDS and s["split"] in ("train", "val")
         assert s["task"] in TASKS and len(s["conversation"]) == 1
@@ -206,6 +206,29 @@ def test_segment_and_refer_point_at_the_right_object(real_samples):
             assert any(np.allclose(sb, _in_win(o.box, win), atol=0.006) for o in hits)
             n_seg += 1
     assert n_refer > 20 and n_seg > 20
+
+
+def test_prompted_samples_name_the_class_of_each_region(real_samples, synthetic_samples):
+    """``targets.region_labels`` (the auxiliary region classifier's target) agrees with the answer."""
+    from egx_notebook.model.data.vocabulary import REGION_CLASSES
+
+    seen = set()
+    for s in [s for _, _, s in real_samples] + synthetic_samples:
+        labels = s["targets"].get("region_labels")
+        if s["task"] in ("refer", "region_caption", "relation", "segment"):
+            assert labels is not None and len(labels) == len(s["prompts"]), s["id"]
+        else:
+            assert labels is None and not s["prompts"], s["id"]
+            continue
+        assert set(labels) <= set(REGION_CLASSES)
+        ans = s["conversation"][0]["assistant"]
+        if s["task"] == "refer":
+            expected = "background" if NEGATIVE.match(ans) else ans[len("This is "):].split(" ", 1)[1].rstrip(".")
+            assert labels == [expected], (s["id"], ans, labels)
+        elif s["task"] == "relation" and ans.startswith("Region 1 is a"):
+            assert ans.startswith(f"Region 1 is {'an' if labels[0][0] in 'aeiou' else 'a'} {labels[0]} "), ans
+        seen.update(labels)
+    assert "background" in seen and len(seen) >= 6
 
 
 def test_negatives_avoid_objects_and_dontcare(real_samples):
