@@ -16,6 +16,16 @@ from egx_notebook.sources import SourceProfile, source_profile
 from egx_notebook.tiling import nms, tile_views
 from egx_notebook.views import View, choose_view, read_view
 
+
+def _count_phrase(n: int, name: str) -> str:
+    """'1 ship', '10 ships', '3 people' (canonical plurals; else an added s)."""
+    from egx_notebook.model.data.vocabulary import CLASSES  # plain data, no torch
+
+    if n == 1:
+        return f"1 {name}"
+    info = CLASSES.get(name)
+    return f"{n} {info.plural[0] if info else name if name.endswith('s') else name + 's'}"
+
 __all__ = ["run_task", "MASK_THRESHOLD"]
 
 #: Probability above which a mask pixel belongs to the object.
@@ -183,7 +193,7 @@ def run_ground(
     counts: dict[str, int] = {}
     for d in merged:
         counts[d.label or expression] = counts.get(d.label or expression, 0) + 1
-    found = ", ".join(f"{n} {name}" for name, n in counts.items()) or f"no {expression}"
+    found = ", ".join(_count_phrase(n, name) for name, n in counts.items()) or f"no {expression}"
     text = f"Found {found} in {len(views)} tiles (merged with NMS at IoU {iou})."
     return Answer(text=text, task="ground", question=question, source=req.profile.source, raster=da, grid=req.grid,
                   views=views, detections=merged, prompts=[], raw=raws)

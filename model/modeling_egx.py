@@ -361,7 +361,8 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
             else:
                 maps = self.run_det(rows, hidden, feats, fused)
                 decoded = self.det_head.decode(maps, c.det_score_threshold, c.det_max_detections,
-                                               c.det_nms_kernel, c.det_min_box, canvas=s)
+                                               c.det_nms_kernel, c.det_min_box, canvas=s,
+                                               valid_mask=feats.valid_mask[rows])
                 for i, r in enumerate(rows.tolist()):
                     bx, sc = decoded[i]
                     boxes[r] = torch.cat([boxes[r], bx.cpu()])

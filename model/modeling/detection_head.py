@@ -60,11 +60,19 @@ class DetectionHead(nn.Module):
 
     @torch.no_grad()
     def decode(self, maps: dict, threshold: float, max_detections: int, kernel: int = 3,
-               min_box: float = 1.0, canvas: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Boxes (canvas pixels) and scores per query from heatmap peaks above ``threshold``."""
+               min_box: float = 1.0, canvas: int | None = None,
+               valid_mask: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Boxes (canvas pixels) and scores per query from heatmap peaks above ``threshold``.
+
+        With ``valid_mask`` (N, 1, S, S), peaks whose cell holds no valid pixel (canvas
+        padding, nodata) are dropped: their boxes would lie outside the data.
+        """
         heat = maps["heatmap"].float().sigmoid()
         peaks = heat == F.max_pool2d(heat, kernel, stride=1, padding=kernel // 2)
         heat = heat * peaks
+        if valid_mask is not None:
+            valid = F.adaptive_max_pool2d(valid_mask.float(), heat.shape[-2:]) > 0
+            heat = heat.masked_fill(~valid, -1.0)  # below any threshold
         n, _, h, w = heat.shape
         out = []
         for i in range(n):

@@ -72,6 +72,16 @@ def test_ground_tiles_and_merges(tmp_path, fake_engine):
     assert ans.mask is not None and ans.mask.chunks is not None
     assert ans.mask.shape[1:] == (100, 150)
     assert len(ans.regions) == ans.mask.sizes["object"] and (ans.regions.label == "thing").all()
+    n = len(ans.regions)
+    assert ans.text.startswith(f"Found {n} thing{'' if n == 1 else 's'} in 6 tiles"), ans.text
+
+
+def test_ground_text_counts_in_plural_words():
+    from egx_notebook.asking import _count_phrase
+
+    assert [_count_phrase(1, "ship"), _count_phrase(10, "ship"), _count_phrase(3, "person"),
+            _count_phrase(2, "oil well"), _count_phrase(2, "boats")] == [
+        "1 ship", "10 ships", "3 people", "2 oil wells", "2 boats"]
 
 
 def test_point_prompt_through_the_real_model_reads_only_windows(big, steered_engine):

@@ -231,7 +231,7 @@ def test_generate_seg_mask_for_each_prompt_kind(tiny, kind):
     assert result["masks"].shape == (n, VIEW_H, VIEW_W) and result["masks"].dtype == np.float32
     assert np.isfinite(result["masks"]).all() and result["masks"].min() >= 0 and result["masks"].max() <= 1
     assert result["mask_boxes"].tolist() == [-1] * n
-    assert result["text"] == "".join(f"(mask {i + 1})" for i in range(n))  # adjacent [SEG] tokens
+    assert result["text"] == " ".join(f"(mask {i + 1})" for i in range(n))  # adjacent [SEG] tokens, spaced
     assert result["boxes"].shape == (0, 4)
 
 
@@ -277,6 +277,27 @@ def test_generate_det_boxes_and_instance_masks(tiny):
     for m, (x0, y0, x1, y1) in zip(r["masks"], boxes):  # instance i = class mask inside box i
         outside = (xx < x0) | (xx >= x1) | (yy < y0) | (yy >= y1)
         assert (m[outside] == 0).all()
+
+
+def test_generate_det_never_reports_boxes_centred_in_padding_or_nodata(tiny):
+    model, processor = tiny
+    view = _view(5, bands=1)
+    view[:, :, :20] = np.nan  # nodata on the left; the canvas is padded below the 48-row view
+    image = processor.preprocess_image(view, "infrared")
+    text = processor.build_inputs("ground", None, expression="ships")
+    old = model.config.det_score_threshold, model.config.det_max_detections
+    model.config.det_score_threshold, model.config.det_max_detections = 0.0, 32 * 32  # every peak
+    try:
+        with scripted_tokens(model, [[model.config.det_token_id]]):
+            out = model.generate(pixel_values=image.pixel_values, source_ids=image.source_ids,
+                                 valid_mask=image.valid_mask, **text, max_new_tokens=4)
+    finally:
+        model.config.det_score_threshold, model.config.det_max_detections = old
+    boxes = processor.post_process(out, image.geometry)[0]["boxes"]
+    assert len(boxes) > 3
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    cell = 4 / image.geometry.scale  # one stride-4 cell in view pixels
+    assert (cy < VIEW_H + cell).all() and (cx >= 20 - 2 * cell).all()
 
 
 def test_generate_det_with_no_peak_says_so(tiny):
