@@ -16,17 +16,17 @@ from egx_notebook.sources import SourceProfile, source_profile
 from egx_notebook.tiling import nms, tile_views
 from egx_notebook.views import View, choose_view, read_view
 
+__all__ = ["run_task", "MASK_THRESHOLD"]
+
 
 def _count_phrase(n: int, name: str) -> str:
-    """'1 ship', '10 ships', '3 people' (canonical plurals; else an added s)."""
-    from egx_notebook.model.data.vocabulary import CLASSES  # plain data, no torch
+    """'1 ship', '10 ships', '3 people': the vocabulary's plural for its classes, else an added s."""
+    from egx_notebook.model.data.vocabulary import CLASSES, count_phrase  # plain data, no torch
 
-    if n == 1:
-        return f"1 {name}"
-    info = CLASSES.get(name)
-    return f"{n} {info.plural[0] if info else name if name.endswith('s') else name + 's'}"
+    if name in CLASSES:
+        return count_phrase(n, name)
+    return f"{n} {name if n == 1 or name.endswith('s') else name + 's'}"
 
-__all__ = ["run_task", "MASK_THRESHOLD"]
 
 #: Probability above which a mask pixel belongs to the object.
 MASK_THRESHOLD = 0.5

@@ -10,6 +10,8 @@ from __future__ import annotations
 from transformers import AutoConfig, PreTrainedConfig, SamMaskDecoderConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from .data.vocabulary import REGION_CLASSES
+
 __all__ = ["EgxConfig"]
 
 _VISION = dict(num_channels=16, patch_size=4, num_stages=3, hidden_sizes=[48, 96, 192], depths=[2, 2, 3],
@@ -80,7 +82,7 @@ class EgxConfig(PreTrainedConfig):
     focal_alpha: float = 2.0
     focal_beta: float = 4.0
     projector_norm: bool = True  # LayerNorm on the image and region tokens given to the LLM
-    num_region_classes: int = 11  # background + the class vocabulary (auxiliary region classifier)
+    num_region_classes: int = len(REGION_CLASSES)  # background + the class vocabulary (auxiliary region classifier)
     aux_loss_weight: float = 0.5  # region-class and source auxiliary losses on the LLM's visual tokens
     lm_loss_weight: float = 1.0
     mask_bce_weight: float = 1.0

@@ -266,10 +266,11 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
             terms["source_cls"] = nn.functional.cross_entropy(
                 self.source_classifier(image_tokens.mean(1)).float(), feats.source_ids.long())
             if regions is not None and region_labels is not None:
-                known = prompt_valid & (region_labels[:, : regions.shape[1]] >= 0)
+                region_labels = region_labels[:, : regions.shape[1]]
+                known = prompt_valid & (region_labels >= 0)
                 if known.any():
                     terms["region_cls"] = nn.functional.cross_entropy(
-                        self.region_classifier(regions[known]).float(), region_labels[:, : regions.shape[1]][known])
+                        self.region_classifier(regions[known]).float(), region_labels[known])
         union = self._prompt_union(prompt_masks, prompt_valid)
         seg_logits = det_heat = None
         seg_rows, seg_cols = (input_ids == c.seg_token_id).nonzero(as_tuple=True)
