@@ -33,6 +33,8 @@ class Recipe:
     synthetic_per_source: int = 200
     num_workers: int = 1
     eval_samples: int = 48
+    balance: float = 0.0  # flatten dataset sizes: draw weight n_dataset ** -balance (0 natural mix, 1 equal)
+    task_weights: dict = field(default_factory=dict)  # extra draw weight per task, e.g. {"ground": 2.0}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,7 +43,8 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     # sized for ~80 minutes on 2 CPU cores (about 1.8 s per step of 8 samples); on a GPU
     # raise max_steps and drop the time budget
-    "default": Recipe(name="default", max_steps=2400, warmup_steps=100, save_every=200, time_budget_min=80),
+    "default": Recipe(name="default", max_steps=2400, warmup_steps=100, save_every=200, time_budget_min=80,
+                      balance=0.5, task_weights={"ground": 2.0, "segment": 1.5, "refer": 1.5}),
     "smoke": Recipe(
         name="smoke",
         config={"tiny": True},

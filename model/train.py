@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from .configuration_egx import EgxConfig
 from .data.loading import iter_texts, load_sample
+from .data.sampling import mix_shares, sample_weights
 from .modeling_egx import EgxForConditionalGeneration
 from .processing_egx import EgxProcessor
 from .recipes import Recipe, get_recipe
@@ -156,8 +157,17 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
         torch.set_rng_state(state["torch_rng"])
 
     generator = torch.Generator().manual_seed(recipe.seed + step)
+    sampler, mix = None, None
+    if recipe.balance or recipe.task_weights:
+        weights = sample_weights(train_samples, recipe.balance, recipe.task_weights)
+        mix = {"dataset": mix_shares(train_samples, weights, "dataset"),
+               "task": mix_shares(train_samples, weights, "task")}
+        (out / "mix.json").write_text(json.dumps(mix, indent=2))
+        sampler = WeightedRandomSampler(torch.from_numpy(weights), num_samples=len(train_samples),
+                                        replacement=True, generator=generator)
     loader = DataLoader(SampleDataset(train_samples, data_root), batch_size=recipe.batch_size,
-                        shuffle=True, generator=generator, collate_fn=processor.collate,
+                        shuffle=sampler is None, sampler=sampler,
+                        generator=generator if sampler is None else None, collate_fn=processor.collate,
                         num_workers=recipe.num_workers, drop_last=True,
                         persistent_workers=recipe.num_workers > 0)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
@@ -199,7 +209,7 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
         processor.save_pretrained(final)
         (final / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
         (final / "training.json").write_text(json.dumps(
-            {"steps": step, "init_from": str(init_from) if init_from else None, "train_samples": len(train_samples), "parameters": n_params,
+            {"steps": step, "init_from": str(init_from) if init_from else None, "train_samples": len(train_samples), "parameters": n_params, "mix": mix,
              "device": str(accelerator.device), "elapsed_s": round(time.time() - start, 1)},
             indent=2))
     accelerator.wait_for_everyone()
@@ -218,11 +228,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--time-budget-min", type=float)
     p.add_argument("--num-workers", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--balance", type=float, help="flatten dataset sizes in the draw (0 natural mix, 1 equal shares)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if out/checkpoint exists")
     p.add_argument("--init-from", type=Path, help="warm-start from this model folder (weights and tokenizer)")
     a = p.parse_args(argv)
     recipe = get_recipe(a.recipe, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
-                        time_budget_min=a.time_budget_min, num_workers=a.num_workers, seed=a.seed)
+                        time_budget_min=a.time_budget_min, num_workers=a.num_workers, seed=a.seed,
+                        balance=a.balance)
     if not recipe.synthetic_only and a.data is None:
         p.error(f"recipe {recipe.name!r} needs --data (run python -m egx_notebook.model.data.build first)")
     final = train(recipe, a.data, a.data_root, a.out, resume=not a.no_resume, init_from=a.init_from)

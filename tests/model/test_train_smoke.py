@@ -107,3 +107,20 @@ def test_evaluate_cli_on_the_final_model(smoke_run, tmp_path):
     assert summary["_run"]["checkpoint"] == str(out / "final")
     ground = next(v for k, v in summary.items() if k.startswith("ground/"))
     assert 0.0 <= ground["f1"] <= 1.0
+
+
+def test_weighted_draw_writes_its_mix(smoke_run, tmp_path):
+    from egx_notebook.model.data.sampling import mix_shares, sample_weights
+    from egx_notebook.model.recipes import get_recipe
+    from egx_notebook.model.train import read_samples, train
+
+    out, final = smoke_run
+    recipe = get_recipe("smoke", max_steps=1, balance=1.0, task_weights={"ground": 3.0})
+    run = tmp_path / "weighted"
+    final2 = train(recipe, None, None, run, init_from=final)
+    mix = json.loads((run / "mix.json").read_text())
+    samples = read_samples(run / "data" / "train.jsonl")
+    natural = mix_shares(samples, sample_weights(samples), "task")["ground"]
+    assert mix["task"]["ground"] > natural
+    assert sum(mix["dataset"].values()) == pytest.approx(1.0)
+    assert json.loads((final2 / "training.json").read_text())["mix"] == mix

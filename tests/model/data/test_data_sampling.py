@@ -1,0 +1,48 @@
+"""Draw weights that rebalance datasets and tasks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from egx_notebook.model.data.sampling import mix_shares, sample_weights
+
+
+def _samples():
+    rng = np.random.default_rng(0)
+    big = [{"dataset": "big", "task": str(rng.choice(["ground", "vqa"]))} for _ in range(300)]
+    small = [{"dataset": "small", "task": str(rng.choice(["ground", "vqa"]))} for _ in range(30)]
+    return big + small
+
+
+def test_balance_zero_keeps_the_natural_mix():
+    s = _samples()
+    shares = mix_shares(s, sample_weights(s, 0.0))
+    assert shares == pytest.approx({"big": 300 / 330, "small": 30 / 330})
+
+
+def test_balance_one_gives_every_dataset_the_same_share():
+    s = _samples()
+    w = sample_weights(s, 1.0)
+    assert w.sum() == pytest.approx(1.0)
+    assert mix_shares(s, w) == pytest.approx({"big": 0.5, "small": 0.5})
+
+
+def test_half_balance_lies_between():
+    s = _samples()
+    small = mix_shares(s, sample_weights(s, 0.5))["small"]
+    assert 30 / 330 < small < 0.5
+    assert small == pytest.approx(30 ** 0.5 / (30 ** 0.5 + 300 ** 0.5))
+
+
+def test_task_weights_scale_a_task_within_each_dataset():
+    s = _samples()
+    natural = mix_shares(s, sample_weights(s), "task")["ground"]
+    favoured = mix_shares(s, sample_weights(s, 0.0, {"ground": 3.0}), "task")["ground"]
+    assert favoured == pytest.approx(3 * natural / (3 * natural + (1 - natural)))
+
+
+@pytest.mark.parametrize("balance, tasks", [(-0.1, None), (1.5, None), (0.5, {"ground": 0.0})])
+def test_bad_settings_are_refused(balance, tasks):
+    with pytest.raises(ValueError):
+        sample_weights(_samples(), balance, tasks)
