@@ -186,6 +186,11 @@ def format_table(summary: dict) -> str:
 def report(summary: dict, out: Path | None) -> None:
     """Print the table of ``summary`` (run metadata under ``_`` keys left out) and write it as JSON to ``out``."""
     print(format_table({k: v for k, v in summary.items() if not k.startswith("_")}))
+    report_json(summary, out)
+
+
+def report_json(summary: dict, out: Path | None) -> None:
+    """Write ``summary`` as JSON to ``out`` (nothing when ``out`` is None)."""
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(summary, indent=2))

@@ -14,6 +14,12 @@ and NMS for grounding on chips larger than the model input):
   count their false alarms.
 * ``small_target/<dataset>``: SIRST set IoU, Pd and Fa per image from the union of
   the answer masks of ``da.egx.ground("small targets")``.
+* ``ground@scene/<dataset>`` (with ``--ground-levels auto,scene``): the same with
+  ``level="scene"``, one zoomed-out look at the whole image instead of tiles.
+* ``threshold_sweep``: with ``--thresholds``, the model answers at the lowest of them
+  and each metric above is recomputed keeping only the objects scored at or above
+  each threshold (``{level: {dataset: {threshold: metrics}}}``), to choose
+  ``det_score_threshold`` on the validation split.
 * ``segment/<dataset>``: ``da.egx.segment(point=...)`` at a point on a target,
   mask IoU against the annotated object inside the sample's window.
 * ``refer/<dataset>``: ``da.egx.refer(box=...)`` (or ``point=``), the first class
@@ -30,10 +36,11 @@ import re
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-from .evaluate import SMALL_TARGET_DATASETS, class_mentioned, report
+from .evaluate import SMALL_TARGET_DATASETS, class_mentioned, report, report_json
 from .metrics import AccuracyMetric, GroundingMetric, MaskIoUMetric, SmallTargetMetric
 
 __all__ = ["evaluate_api", "main"]
@@ -56,8 +63,22 @@ def _boxes_px(answer) -> tuple[np.ndarray, np.ndarray]:
             np.asarray([np.nan if r[1] is None else r[1] for r in rows], float))
 
 
+def _kept(answer, threshold: float | None):
+    """Boxes, scores and the union mask of the answer's objects scored >= ``threshold`` (all when None)."""
+    boxes, scores = _boxes_px(answer)
+    scores = np.nan_to_num(scores, nan=1.0)
+    mask = answer.mask
+    if threshold is not None:
+        keep = scores >= threshold
+        boxes, scores = boxes[keep], scores[keep]
+        if mask is not None:
+            mask = mask.isel(object=np.nan_to_num(mask.score.values, nan=1.0) >= threshold)
+    return boxes, scores, mask
+
+
 def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_images: int | None = None,
-                 max_region_samples: int | None = None, device: str = "cpu", log=print) -> dict:
+                 max_region_samples: int | None = None, device: str = "cpu", ground_levels: Sequence[str] = ("auto",),
+                 thresholds: Sequence[float] = (), log=print) -> dict:
     """Metrics of ``checkpoint`` asked through ``da.egx`` on the real validation images."""
     import egx_notebook as egx
     from egx_notebook.model.data.vocabulary import CLASSES
@@ -66,7 +87,11 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
     from .data.readers import available_datasets, read_dataset
     from .data.sirst import read_mask
 
-    egx.use(str(checkpoint), device=device)
+    engine = egx.use(str(checkpoint), device=device)
+    thresholds = sorted(set(thresholds))
+    if thresholds:
+        engine.model.config.det_score_threshold = thresholds[0]
+    sweep: dict = {}
     classes = {c.label: list(c.singular + c.plural) for c in CLASSES.values()}
     metrics: dict[str, object] = {}
     timings: dict[str, list[float]] = defaultdict(list)
@@ -87,15 +112,28 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
             counts[ds] += 1
             gt_boxes = np.asarray([o.box for o in rec.objects if o.label == label], float).reshape(-1, 4)
             da = egx.open_raster(data_root / rec.image, source=rec.source)
-            t0 = time.perf_counter()
-            answer = da.egx.ground(CLASSES[label].plural[0])
-            timings["ground"].append(time.perf_counter() - t0)
-            boxes, scores = _boxes_px(answer)
-            metric(f"ground/{ds}", GroundingMetric).update(boxes, np.nan_to_num(scores, nan=1.0), gt_boxes)
+            shape = (da.sizes["y"], da.sizes["x"])
+            gt = None
             if ds in SMALL_TARGET_DATASETS:
-                shape = (da.sizes["y"], da.sizes["x"])
                 gt = read_mask(data_root / rec.mask_path) if rec.mask_path else np.zeros(shape, dtype=bool)
-                metric(f"small_target/{ds}", SmallTargetMetric).update(_union_mask(answer, shape), gt)
+            for level in ground_levels:
+                t0 = time.perf_counter()
+                answer = da.egx.ground(CLASSES[label].plural[0], level=level)
+                if level == "auto":
+                    timings["ground"].append(time.perf_counter() - t0)
+                tag = "" if level == "auto" else f"@{level}"
+                for t in [None] + thresholds:
+                    boxes, scores, mask = _kept(answer, t)
+                    if t is None:
+                        store, gkey, skey = metrics, f"ground{tag}/{ds}", f"small_target{tag}/{ds}"
+                    else:
+                        store = sweep.setdefault(level, {}).setdefault(ds, {}).setdefault(f"{t:g}", {})
+                        gkey, skey = "ground", "small_target"
+                    store.setdefault(gkey, GroundingMetric()).update(boxes, scores, gt_boxes)
+                    if gt is not None:
+                        union = (np.zeros(shape, bool) if mask is None or not mask.sizes["object"]
+                                 else np.asarray(mask.any("object").values, dtype=bool))
+                        store.setdefault(skey, SmallTargetMetric()).update(union, gt)
     log(f"  grounding: {dict(counts)} images")
 
     # region level: point -> mask, box/point -> class
@@ -146,9 +184,24 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
             metric("refer/one_class_named", AccuracyMetric).update(len(named) <= 1, True)
     log(f"  region level: {dict(n_region)} samples")
     out = {k: m.compute() for k, m in sorted(metrics.items())}
+    if sweep:
+        out["threshold_sweep"] = {lv: {ds: {t: {k: m.compute() for k, m in ms.items()} for t, ms in by_t.items()}
+                                       for ds, by_t in by_ds.items()} for lv, by_ds in sweep.items()}
     out["latency_ms"] = {k: {"median": round(1000 * float(np.median(v)), 1), "calls": len(v)}
                          for k, v in timings.items()}
     return out
+
+
+def _sweep_table(sweep: dict) -> str:
+    """Grounding F1 (and SIRST set IoU / Pd / Fa) per level, dataset and threshold."""
+    lines = ["| level | dataset | threshold | F1 | P | R | set IoU | Pd | Fa/img |", "|---|---|---|---|---|---|---|---|---|"]
+    for level, by_ds in sweep.items():
+        for ds, by_t in by_ds.items():
+            for t, m in by_t.items():
+                g, st = m["ground"], m.get("small_target")
+                tail = (f"{st['set_iou']:.3f} | {st['pd']:.3f} | {st['fa_per_image']:.2f}" if st else "- | - | -")
+                lines.append(f"| {level} | {ds} | {t} | {g['f1']:.3f} | {g['precision']:.3f} | {g['recall']:.3f} | {tail} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -161,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-region-samples", type=int, default=None,
                    help="at most this many segment / refer samples per dataset")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--ground-levels", default="auto", help="comma-separated ground levels to score: auto, scene")
+    p.add_argument("--thresholds", default="", help="comma-separated detection score thresholds to sweep")
     p.add_argument("--out", type=Path)
     a = p.parse_args(argv)
     from . import DEFAULT_CHECKPOINT
@@ -170,10 +225,18 @@ def main(argv: list[str] | None = None) -> None:
     samples = read_samples(a.data / f"{a.split}.jsonl")
     t0 = time.time()
     summary = evaluate_api(checkpoint, samples, a.data_root, max_images=a.max_images,
-                           max_region_samples=a.max_region_samples, device=a.device)
+                           max_region_samples=a.max_region_samples, device=a.device,
+                           ground_levels=[x for x in a.ground_levels.split(",") if x],
+                           thresholds=[float(x) for x in a.thresholds.split(",") if x])
     summary["_run"] = {"checkpoint": str(checkpoint), "split": a.split, "max_images": a.max_images,
+                       "ground_levels": a.ground_levels, "thresholds": a.thresholds,
                        "max_region_samples": a.max_region_samples, "seconds": round(time.time() - t0, 1)}
-    report(summary, a.out)
+    sweep = summary.pop("threshold_sweep", None)
+    report(summary, None)
+    if sweep:
+        print(_sweep_table(sweep))
+        summary["threshold_sweep"] = sweep
+    report_json(summary, a.out)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ ground sample distance), then into samples at three levels:
 * pixel: grounding ("[DET]", boxes + mask) and referring segmentation ("[SEG]").
 
 Region samples look through a zoom-in ``window`` around the object; grounding
-uses the whole image and, on large images, random 256-512 px tiles.
+uses the whole image and, on large images, random tiles: half of them 256 px at
+native resolution (as ``da.egx.ground`` tiles), half 257-512 px (zoomed out).
 All randomness comes from the ``rng`` passed in.
 """
 from __future__ import annotations
@@ -415,7 +416,8 @@ def _ground_sample(item: Item, window, rng, counter, want_absent=False) -> dict:
 
 
 def _tile(item: Item, rng) -> list[int]:
-    side = int(rng.integers(256, 513))
+    # half the tiles at native resolution, as da.egx.ground tiles large rasters; half zoomed out up to 2x
+    side = 256 if rng.random() < 0.5 else int(rng.integers(257, 513))
     sw, sh = min(side, item.width), min(side, item.height)
     x0 = int(rng.integers(0, item.width - sw + 1))
     y0 = int(rng.integers(0, item.height - sh + 1))

@@ -1,0 +1,64 @@
+"""The public-API validation harness on fixture datasets, with a checkpoint that always grounds."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def harness_run(tiny_checkpoint, tmp_path_factory):
+    from core_checkpoints import steer_checkpoint
+    from egx_data_fixtures import write_all
+
+    import egx_notebook.engine as eng
+    from egx_notebook.model.data.build import build
+    from egx_notebook.model.evaluate_api import main
+
+    tmp = tmp_path_factory.mktemp("harness")
+    root, data = tmp / "root", tmp / "data"
+    write_all(root, seed=5)
+    build(root, data, synthetic_per_source=4, seed=1, log=lambda *_: None)
+    ckpt = steer_checkpoint(tiny_checkpoint, tmp / "steered")
+    out = tmp / "eval_api.json"
+    try:
+        main(["--checkpoint", str(ckpt), "--data", str(data), "--data-root", str(root), "--max-images", "2",
+              "--max-region-samples", "2", "--ground-levels", "auto,scene", "--thresholds", "0,0.5,1.01",
+              "--out", str(out)])
+    finally:
+        eng._ENGINE = None
+    return json.loads(out.read_text())
+
+
+def test_every_dataset_is_grounded_at_both_levels(harness_run):
+    for ds in ("ssdd", "nepu-owod", "hit-uav", "sirst-v2"):  # the fixture NUDT-SIRST has no val image
+        assert 1 <= harness_run[f"ground/{ds}"]["images"] <= 2  # --max-images 2
+        assert harness_run[f"ground@scene/{ds}"]["images"] == harness_run[f"ground/{ds}"]["images"]
+    assert "small_target/sirst-v2" in harness_run and "small_target@scene/sirst-v2" in harness_run
+    assert harness_run["_run"]["ground_levels"] == "auto,scene"
+
+
+def test_threshold_sweep_filters_the_same_answers(harness_run):
+    sweep = harness_run["threshold_sweep"]
+    assert set(sweep) == {"auto", "scene"}
+    for level, tag in (("auto", ""), ("scene", "@scene")):
+        for ds, by_t in sweep[level].items():
+            assert set(by_t) == {"0", "0.5", "1.01"}
+            # the model answered at the lowest threshold, so keeping everything is the headline metric
+            assert by_t["0"]["ground"] == harness_run[f"ground{tag}/{ds}"]
+            found = [by_t[t]["ground"]["tp"] + by_t[t]["ground"]["fp"] for t in ("0", "0.5", "1.01")]
+            assert found == sorted(found, reverse=True)
+            assert found[-1] == 0  # no score reaches 1.01
+            if "small_target" in by_t["1.01"]:
+                assert by_t["1.01"]["small_target"]["pd"] == 0.0
+    assert sum(by_t["0"]["ground"]["tp"] + by_t["0"]["ground"]["fp"] for by_t in sweep["auto"].values()) > 0
