@@ -164,19 +164,12 @@ def _rect(canvas: int, x0: float, y0: float, x1: float, y1: float) -> np.ndarray
 
 
 def _polygon(canvas: int, exterior: np.ndarray, holes: list[np.ndarray]) -> np.ndarray:
-    from PIL import Image, ImageDraw
+    # the builder's rasteriser (pixel centres inside, even-odd holes), so prompts match training
+    from .data.geometry import fill_polygon
 
-    img = Image.new("L", (canvas, canvas), 0)
-    draw = ImageDraw.Draw(img)
-    # Pillow puts integer coordinates on pixel centres; ours are pixel edges.
-    draw.polygon([(float(x) - 0.5, float(y) - 0.5) for x, y in exterior], fill=1)
-    for hole in holes:
-        if len(hole) >= 3:
-            draw.polygon([(float(x) - 0.5, float(y) - 0.5) for x, y in hole], fill=0)
-    out = np.asarray(img, dtype=np.float32)
+    out = fill_polygon([exterior, *holes], canvas, canvas).astype(np.float32)
     if not out.any():  # smaller than a canvas pixel: keep the pixel holding its centroid
-        cx, cy = exterior.mean(axis=0)
-        out = out.copy()
+        cx, cy = np.asarray(exterior, np.float64).mean(axis=0)
         out[int(np.clip(np.floor(cy), 0, canvas - 1)), int(np.clip(np.floor(cx), 0, canvas - 1))] = 1.0
     return out
 

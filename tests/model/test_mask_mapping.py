@@ -94,6 +94,23 @@ def test_box_prompt_round_trip_view_canvas_view(processor):
     assert image.valid_mask[0, 0, : geom.content_height].all() and not image.valid_mask[0, 0, geom.content_height:].any()
 
 
+def test_polygon_prompt_rasterises_as_the_builder_does(processor):
+    """A polygon prompt covers the canvas pixels whose centres lie inside it, as in training."""
+    from egx_notebook.model.data.geometry import fill_polygon
+
+    geom = ViewGeometry.for_view(S, S, S)  # one canvas px per view px
+    square = [[10, 10], [20, 10], [20, 20], [10, 20]]
+    hole = [[12, 12], [14, 12], [14, 14], [12, 14]]
+    pm = processor.rasterize_prompts([{"kind": "polygon", "exterior": square, "holes": [hole]}], geom)[0, 0]
+    expected = np.zeros((S, S), dtype=bool)
+    expected[10:20, 10:20] = True
+    expected[12:14, 12:14] = False
+    np.testing.assert_array_equal(pm > 0.5, expected)
+    tri = [[5.3, 7.1], [30.2, 12.7], [14.9, 28.4]]
+    pm = processor.rasterize_prompts([{"kind": "polygon", "exterior": tri}], geom)[0, 0]
+    np.testing.assert_array_equal(pm > 0.5, fill_polygon([tri], S, S))
+
+
 def test_det_boxes_text_and_instance_masks_in_view_pixels(processor):
     geom = ViewGeometry.for_view(32, 64, S)
     canvas_boxes = [[40, 20, 80, 40], [0, 0, 10, 6]]
