@@ -19,15 +19,6 @@ from egx_notebook.views import View, choose_view, read_view
 __all__ = ["run_task", "MASK_THRESHOLD"]
 
 
-def _count_phrase(n: int, name: str) -> str:
-    """'1 ship', '10 ships', '3 people': the vocabulary's plural for its classes, else an added s."""
-    from egx_notebook.model.data.vocabulary import CLASSES, count_phrase  # plain data, no torch
-
-    if name in CLASSES:
-        return count_phrase(n, name)
-    return f"{n} {name if n == 1 or name.endswith('s') else name + 's'}"
-
-
 #: Probability above which a mask pixel belongs to the object.
 MASK_THRESHOLD = 0.5
 
@@ -193,7 +184,9 @@ def run_ground(
     counts: dict[str, int] = {}
     for d in merged:
         counts[d.label or expression] = counts.get(d.label or expression, 0) + 1
-    found = ", ".join(_count_phrase(n, name) for name, n in counts.items()) or f"no {expression}"
+    from egx_notebook.model.data.vocabulary import count_phrase  # plain data, no torch
+
+    found = ", ".join(count_phrase(n, name) for name, n in counts.items()) or f"no {expression}"
     text = f"Found {found} in {len(views)} tiles (merged with NMS at IoU {iou})."
     return Answer(text=text, task="ground", question=question, source=req.profile.source, raster=da, grid=req.grid,
                   views=views, detections=merged, prompts=[], raw=raws)

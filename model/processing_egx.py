@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data.vocabulary import REGION_CLASSES
+from .data.vocabulary import REGION_CLASSES, count_phrase, singular_word
 from .geometry import EgxInputError, ViewGeometry, format_box, parse_boxes, rasterize_prompt
 
 __all__ = ["EgxProcessor", "ImageInputs", "SOURCES", "TASKS", "DEFAULT_QUESTIONS"]
@@ -102,14 +102,6 @@ def _to_canvas_mask(mask: np.ndarray, geometry: ViewGeometry) -> torch.Tensor:
     out = torch.zeros(1, geometry.canvas, geometry.canvas)
     out[0, : size[0], : size[1]] = small[0, 0].clamp(0, 1)
     return out
-
-
-def _singular(word: str) -> str:
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
-        return word[:-1]
-    return word
 
 
 _GROUND_RE = re.compile(
@@ -444,15 +436,14 @@ class EgxProcessor:
             raw = self.decode(outputs.sequences[r])
             det_boxes = g.boxes_to_view(outputs.boxes[r].numpy())
             det_scores = outputs.scores[r].numpy().astype(np.float64)
-            label = _singular(self._expression(outputs.prompt_ids[r])) if "[DET]" in raw else None
+            label = singular_word(self._expression(outputs.prompt_ids[r])) if "[DET]" in raw else None
             text = raw
             if "[DET]" in raw:
                 if len(det_boxes):
-                    plural = label if len(det_boxes) == 1 else (label + "s" if not label.endswith("s") else label)
-                    found = f"{len(det_boxes)} {plural} found: " + " ".join(
+                    found = f"{count_phrase(len(det_boxes), label)} found: " + " ".join(
                         format_box(bx, g.height, g.width) for bx in det_boxes)
                 else:
-                    found = f"no {label} found"
+                    found = f"{count_phrase(0, label)} found"
                 text = text.replace("[DET]", found, 1).replace("[DET]", "")
             k = 0
             while "[SEG]" in text:

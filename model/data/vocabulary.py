@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ClassInfo", "CLASSES", "REGION_CLASSES", "GROUPS", "SOURCE_NAMES", "canonical_label", "article", "plural", "count_phrase"]
+__all__ = ["ClassInfo", "CLASSES", "REGION_CLASSES", "GROUPS", "SOURCE_NAMES", "canonical_label", "article", "plural", "count_phrase",
+           "singular_word"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,22 @@ def plural(label: str) -> str:
 
 
 def count_phrase(n: int, label: str) -> str:
-    """'1 ship', '3 ships', 'no ships'."""
+    """'1 ship', '3 ships', 'no ships', '3 people'; words outside the vocabulary get an 's'."""
+    many = plural(label) if label in CLASSES else (label if label.endswith("s") else label + "s")
     if n == 0:
-        return f"no {plural(label)}"
-    return f"{n} {label if n == 1 else plural(label)}"
+        return f"no {many}"
+    return f"{n} {label if n == 1 else many}"
+
+
+def singular_word(word: str) -> str:
+    """The canonical label when ``word`` names a class in either number ('people' -> 'person'), else
+    the word with a plural 's' removed ('tanks' -> 'tank')."""
+    key = word.strip().lower()
+    for info in CLASSES.values():
+        if key in info.singular or key in info.plural:
+            return info.label
+    if key.endswith("ies") and len(key) > 4:
+        return word[:-3] + "y"
+    if key.endswith("s") and not key.endswith("ss") and len(key) > 3:
+        return word[:-1]
+    return word

@@ -77,11 +77,13 @@ def test_ground_tiles_and_merges(tmp_path, fake_engine):
 
 
 def test_ground_text_counts_in_plural_words():
-    from egx_notebook.asking import _count_phrase
+    from egx_notebook.model.data.vocabulary import count_phrase, singular_word
 
-    assert [_count_phrase(1, "ship"), _count_phrase(10, "ship"), _count_phrase(3, "person"),
-            _count_phrase(2, "oil well"), _count_phrase(2, "boats")] == [
-        "1 ship", "10 ships", "3 people", "2 oil wells", "2 boats"]
+    assert [count_phrase(1, "ship"), count_phrase(10, "ship"), count_phrase(3, "person"),
+            count_phrase(2, "oil well"), count_phrase(2, "boats"), count_phrase(0, "tank")] == [
+        "1 ship", "10 ships", "3 people", "2 oil wells", "2 boats", "no tanks"]
+    assert [singular_word(w) for w in ("people", "Ships", "oil wells", "kites", "glass", "bodies")] == [
+        "person", "ship", "oil well", "kite", "glass", "body"]
 
 
 def test_point_prompt_through_the_real_model_reads_only_windows(big, steered_engine):

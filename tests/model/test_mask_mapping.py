@@ -111,6 +111,16 @@ def test_polygon_prompt_rasterises_as_the_builder_does(processor):
     np.testing.assert_array_equal(pm > 0.5, fill_polygon([tri], S, S))
 
 
+@pytest.mark.parametrize("question, label, text", [("Find all people.", "person", "2 people found"),
+                                                     ("Detect every oil well.", "oil well", "2 oil wells found")])
+def test_det_text_counts_with_the_vocabulary_plural(processor, question, label, text):
+    geom = ViewGeometry.for_view(S, S, S)
+    out = _output(processor, [processor.ids["det"]], question, boxes=[[40, 20, 80, 40], [0, 0, 10, 6]],
+                  box_logits=torch.full((2, S, S), BIG))
+    r = processor.post_process(out, geom)[0]
+    assert r["labels"] == [label, label] and r["text"].startswith(text + ": <box>")
+
+
 def test_det_boxes_text_and_instance_masks_in_view_pixels(processor):
     geom = ViewGeometry.for_view(32, 64, S)
     canvas_boxes = [[40, 20, 80, 40], [0, 0, 10, 6]]

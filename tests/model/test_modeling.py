@@ -309,7 +309,7 @@ def test_generate_det_with_no_peak_says_so(tiny):
         out = model.generate(pixel_values=image.pixel_values, source_ids=image.source_ids,
                              valid_mask=image.valid_mask, **text, max_new_tokens=4)
     r = processor.post_process(out, image.geometry)[0]
-    assert r["text"] == "no ship found" and r["boxes"].shape == (0, 4) and r["masks"] is None
+    assert r["text"] == "no ships found" and r["boxes"].shape == (0, 4) and r["masks"] is None
 
 
 def test_generate_never_emits_tokens_only_the_processor_writes(tiny):
