@@ -18,7 +18,7 @@ import xarray as xr
 
 from egx_notebook.widgets.chat import ChatPanel
 from egx_notebook.widgets.draw import KIND_ORDER, PromptStore
-from egx_notebook.widgets.layers import display_image, raster_crs, source_of
+from egx_notebook.widgets.layers import display_detail, display_image, raster_crs, source_of
 from egx_notebook.widgets.results import answer_layer
 
 __all__ = ["EgxMap"]
@@ -65,7 +65,10 @@ class EgxMap(W.HBox):
     scribble_width : float, optional
         Half width of a scribble in raster pixels (default 1 % of the raster's longer side, at least 2).
     max_size : int
-        Longest side of the overview read for display.
+        Longest side of the overview read for display, and of each detail read.
+    detail : bool
+        Re-read the part in view at a finer resolution when zoomed in past the
+        overview (a "<name> detail" layer over it, coloured like the overview).
     height : str
         CSS height of the map.
 
@@ -76,6 +79,8 @@ class EgxMap(W.HBox):
     chat : ChatPanel
     answers : list of egx_notebook.Answer
     raster_layers : dict of str -> ipyleaflet.ImageOverlay
+    detail_layers : dict of str -> ipyleaflet.ImageOverlay
+        The zoomed-in reads currently on the map.
     result_layers : list of ipyleaflet.LayerGroup
     """
 
@@ -91,6 +96,7 @@ class EgxMap(W.HBox):
         freeform: Literal["polygon", "scribble"] = "polygon",
         scribble_width: float | None = None,
         max_size: int = 1024,
+        detail: bool = True,
         height: str = "520px",
     ) -> None:
         self.data = data
@@ -114,16 +120,26 @@ class EgxMap(W.HBox):
             if missing:
                 raise ValueError(f"split names {missing} are not variables of the data ({list(images)})")
         self.split = split
-        panes = {"egx-left": {"zIndex": 390}, "egx-right": {"zIndex": 391}} if split else {}
+        # rasters (and their detail reads) sit below Leaflet's overlay pane (400), so prompts and
+        # answers are always drawn over them; split layers get a pane per side to clip
+        panes = {"egx-raster": {"zIndex": 380}}
+        if split:
+            panes.update({"egx-left": {"zIndex": 390}, "egx-right": {"zIndex": 391}})
         self.raster_layers = {}
+        self._panes: dict[str, str] = {}
         for name, img in images.items():
-            pane = ""
+            pane = "egx-raster"
             if split and name == split[0]:
                 pane = "egx-left"
             elif split and name == split[1]:
                 pane = "egx-right"
+            self._panes[name] = pane
             self.raster_layers[name] = L.ImageOverlay(url=img.url, bounds=img.bounds, name=name,
                                                       opacity=1.0, pane=pane)
+        self._overviews = images
+        self._max_size = max_size
+        self.detail_layers: dict[str, L.ImageOverlay] = {}
+        self._detail_windows: dict[str, tuple] = {}
         self._bounds = next(iter(images.values())).bounds
 
         map_kwargs: dict[str, Any] = dict(
@@ -146,6 +162,9 @@ class EgxMap(W.HBox):
                                      readout_format=".2f", layout=W.Layout(width="260px"))
         self.opacity.observe(self._set_opacity, names="value")
         self.map.add(L.WidgetControl(widget=self.opacity, position="bottomleft"))
+
+        if detail:
+            self.map.observe(self._refresh_detail, names="bounds")
 
         self.draw_control = self._make_draw_control(draw)
         self.draw_control.on_draw(self.store.handle_draw)
@@ -195,8 +214,30 @@ class EgxMap(W.HBox):
         raise ValueError(f"draw must be 'leaflet-draw' or 'geoman', got {draw!r}")
 
     def _set_opacity(self, change: dict) -> None:
-        for layer in self.raster_layers.values():
+        for layer in [*self.raster_layers.values(), *self.detail_layers.values()]:
             layer.opacity = change["new"]
+
+    def _refresh_detail(self, change: dict | None = None) -> None:
+        """Show a sharper read of the part in view when zoomed in past the overview; drop it when not."""
+        bounds = self.map.bounds
+        if not bounds:
+            return
+        for name, da in self.variables.items():
+            overview = self._overviews[name]
+            img = display_detail(da, bounds, overview.style, overview.step, self._max_size)
+            layer = self.detail_layers.get(name)
+            if img is None:
+                if layer is not None:
+                    self.map.remove(layer)
+                    del self.detail_layers[name]
+                continue
+            if layer is None:
+                layer = L.ImageOverlay(url=img.url, bounds=img.bounds, name=f"{name} detail",
+                                       opacity=self.opacity.value, pane=self._panes[name])
+                self.detail_layers[name] = layer
+                self.map.add(layer)
+            elif tuple(map(tuple, layer.bounds)) != tuple(map(tuple, img.bounds)):
+                layer.url, layer.bounds = img.url, img.bounds
 
     # -- prompts -----------------------------------------------------------------------
     @property

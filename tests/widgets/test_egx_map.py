@@ -29,6 +29,47 @@ def test_offline_by_default(utm_optical):
     assert set(m.chat.task_buttons) == {"refer", "ground", "segment", "caption"}
 
 
+def _view(m, sw, ne):
+    """What the browser sends when the user pans or zooms: the map's new bounds."""
+    (s, w), (n, e) = sw[::-1], ne[::-1]
+    with m.map.hold_trait_notifications():
+        for name, value in (("south", s), ("west", w), ("north", n), ("east", e)):
+            m.map.set_trait(name, value)
+
+
+def test_zooming_in_reads_the_view_sharper_and_zooming_out_drops_it(utm_optical):
+    m = EgxMap(utm_optical, max_size=60)  # overview: 300 px wide raster read every 5th pixel
+    overview = m.raster_layers["optical"]
+    assert overview.pane == "egx-raster" and m.detail_layers == {}
+    _view(m, lonlat_of(utm_optical, 120, 110), lonlat_of(utm_optical, 170, 70))
+    detail = m.detail_layers["optical"]
+    assert detail in m.map.layers and detail.pane == "egx-raster" and detail.name == "optical detail"
+    (s, w), (n, e) = detail.bounds
+    lon0, lat0 = lonlat_of(utm_optical, 110, 120)
+    lon1, lat1 = lonlat_of(utm_optical, 180, 60)
+    assert lat0 - 1e-3 < s < n < lat1 + 1e-3 and lon0 - 1e-3 < w < e < lon1 + 1e-3
+    m.opacity.value = 0.5
+    assert detail.opacity == pytest.approx(0.5)
+    first_url = detail.url
+    _view(m, lonlat_of(utm_optical, 20, 60), lonlat_of(utm_optical, 70, 20))  # pan: the same layer, re-read
+    assert m.detail_layers["optical"] is detail and detail.url != first_url
+    _view(m, lonlat_of(utm_optical, -50, 260), lonlat_of(utm_optical, 350, -60))  # zoom out past the raster
+    assert m.detail_layers == {} and detail not in m.map.layers
+
+
+def test_pixel_space_chip_gets_detail_in_pixel_units(pixel_chip):
+    m = EgxMap(pixel_chip, max_size=40)
+    _view(m, (20.0, -60.0), (50.0, -30.0))  # (lng = column, lat = -row)
+    (s, w), (n, e) = m.detail_layers["infrared"].bounds
+    assert -66 <= s < n <= -24 and 14 <= w < e <= 56
+
+
+def test_detail_can_be_turned_off(utm_optical):
+    m = EgxMap(utm_optical, max_size=60, detail=False)
+    _view(m, lonlat_of(utm_optical, 120, 110), lonlat_of(utm_optical, 170, 70))
+    assert m.detail_layers == {}
+
+
 def test_drawn_rectangle_lands_on_the_right_utm_pixels(utm_optical):
     m = EgxMap(utm_optical)
     lon0, lat0 = lonlat_of(utm_optical, 100, 40)
