@@ -454,26 +454,24 @@ class EgxProcessor:
             boxes = np.concatenate([det_boxes, llm_boxes]).reshape(-1, 4)
             scores = np.concatenate([det_scores, np.full(len(llm_boxes), np.nan)])
             labels = [label] * len(det_boxes) + ["object"] * len(llm_boxes)
-            masks = []
-            box_masks = self._mask_to_view(outputs.box_mask_logits[r], g)
-            for i, bx in enumerate(det_boxes):
-                masks.append(self._restrict(box_masks[i], bx))
-            mask_boxes = list(range(len(det_boxes)))
+            box_masks = self._restrict(self._mask_to_view(outputs.box_mask_logits[r][: len(det_boxes)], g), det_boxes)
             seg = self._mask_to_view(outputs.seg_mask_logits[r], g)
-            masks += list(seg)
-            mask_boxes += [-1] * len(seg)
+            masks = np.concatenate([box_masks, seg]) if len(box_masks) + len(seg) else None
             results.append({
                 "text": re.sub(r"\s+", " ", text).strip(),
                 "boxes": boxes, "scores": scores, "labels": labels,
-                "masks": np.stack(masks).astype(np.float32) if masks else None,
-                "mask_boxes": np.asarray(mask_boxes, dtype=np.int64),
+                "masks": masks,
+                "mask_boxes": np.asarray(list(range(len(det_boxes))) + [-1] * len(seg), dtype=np.int64),
             })
         return results
 
     @staticmethod
-    def _restrict(prob: np.ndarray, box: np.ndarray) -> np.ndarray:
-        h, w = prob.shape
-        cx = np.arange(w) + 0.5
+    def _restrict(prob: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Zero each map of ``prob`` (M, H, W) outside its box of ``boxes`` (M, 4), in place (pixel centres)."""
+        _, h, w = prob.shape
         cy = np.arange(h) + 0.5
-        inside = ((cy >= box[1]) & (cy < box[3]))[:, None] & ((cx >= box[0]) & (cx < box[2]))[None, :]
-        return np.where(inside, prob, 0.0).astype(np.float32)
+        cx = np.arange(w) + 0.5
+        rows = (cy[None] >= boxes[:, 1:2]) & (cy[None] < boxes[:, 3:4])
+        cols = (cx[None] >= boxes[:, 0:1]) & (cx[None] < boxes[:, 2:3])
+        prob *= rows[:, :, None] & cols[:, None, :]
+        return prob
