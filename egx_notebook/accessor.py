@@ -153,13 +153,16 @@ class EgxDataArrayAccessor:
     @_doc
     def ground(self, expression: str, *, point: Any = None, box: Any = None, polygon: Any = None, mask: Any = None,
                crs: Any = None, level: str = "auto", overlap: float = 0.25, iou: float = 0.5, max_tiles: int = 256,
-               max_new_tokens: int = 48):
+               whole_up_to: float = 4.0, max_new_tokens: int = 48):
         """Find all objects matching ``expression`` (boxes and masks).
 
-        Without prompts, a raster larger than the model input is tiled at
-        native resolution with ``overlap`` and the detections are merged with
-        NMS at ``iou`` (zoom-out); ``level="scene"`` looks at the whole raster
-        once, decimated, instead.
+        Without prompts, a chip whose long side is at most ``whole_up_to`` times
+        the model input is looked at whole, decimated to the input (as the model
+        saw whole chips in training: on the validation chips of SSDD, HIT-UAV,
+        NEPU-OWOD and SIRST-v2 this scores better than tiles, see the model card).
+        A larger raster is tiled at native resolution with ``overlap`` and the
+        detections are merged with NMS at ``iou``, so small objects stay visible.
+        ``level="scene"`` always looks at the whole raster once.
 
         Parameters
         ----------
@@ -172,6 +175,9 @@ class EgxDataArrayAccessor:
             NMS IoU threshold between tiles.
         max_tiles : int
             Refuse (PromptError) rather than run more tiles than this.
+        whole_up_to : float
+            Long side, in model inputs, up to which the raster is looked at whole;
+            ``1`` tiles everything larger than one input.
         """
         from egx_notebook.asking import run_ground
         from egx_notebook.prompts import check_question
@@ -179,7 +185,7 @@ class EgxDataArrayAccessor:
         check_question(expression)
         question = f"Find all {expression.strip()}."
         return run_ground(self._obj, expression.strip(), question, level=level, overlap=overlap, iou=iou,
-                          max_tiles=max_tiles, max_new_tokens=max_new_tokens, point=point, box=box, polygon=polygon,
+                          max_tiles=max_tiles, whole_up_to=whole_up_to, max_new_tokens=max_new_tokens, point=point, box=box, polygon=polygon,
                           mask=mask, crs=crs)
 
     @_doc

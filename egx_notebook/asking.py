@@ -151,15 +151,23 @@ def run_ground(
     overlap: float = 0.25,
     iou: float = 0.5,
     max_tiles: int = 256,
+    whole_up_to: float = 4.0,
     max_new_tokens: int = 48,
     engine: Engine | None = None,
     **prompt_kwargs: Any,
 ) -> Answer:
-    """Find all ``expression`` over ``da``; tiles rasters larger than the model input (zoom-out)."""
+    """Find all ``expression`` over ``da``: one look at a chip, native-resolution tiles over a large scene.
+
+    With ``level="auto"`` a raster whose long side is at most ``whole_up_to`` times the
+    model input is looked at whole (decimated, as the model saw whole chips in training);
+    a larger one is tiled at native resolution and the detections merged with NMS.
+    """
+    if not whole_up_to > 0:
+        raise PromptError(f"whole_up_to must be a positive number of model inputs, got {whole_up_to!r}.")
     req = _Request(da, engine or get_engine())
     size = req.engine.input_size
     has_prompts = any(prompt_kwargs.get(k) is not None for k in ("point", "box", "polygon", "mask"))
-    big = req.grid.height > size or req.grid.width > size
+    big = max(req.grid.height, req.grid.width) > whole_up_to * size
     if has_prompts or level in ("scene", "region") or not big:
         return run_task(da, "ground", question, level=level, label=expression, max_new_tokens=max_new_tokens,
                         engine=req.engine, **prompt_kwargs)

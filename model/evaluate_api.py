@@ -14,8 +14,10 @@ and NMS for grounding on chips larger than the model input):
   count their false alarms.
 * ``small_target/<dataset>``: SIRST set IoU, Pd and Fa per image from the union of
   the answer masks of ``da.egx.ground("small targets")``.
-* ``ground@scene/<dataset>`` (with ``--ground-levels auto,scene``): the same with
-  ``level="scene"``, one zoomed-out look at the whole image instead of tiles.
+* ``ground@scene/<dataset>`` and ``ground@tiles/<dataset>`` (with ``--ground-levels
+  auto,scene,tiles``): the same with ``level="scene"`` (always one zoomed-out look at the
+  whole image) or ``whole_up_to=1`` (native-resolution tiles over anything larger than
+  the model input).
 * ``threshold_sweep``: with ``--thresholds``, the model answers at the lowest of them
   and each metric above is recomputed keeping only the objects scored at or above
   each threshold (``{level: {dataset: {threshold: metrics}}}``), to choose
@@ -118,7 +120,8 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
                 gt = read_mask(data_root / rec.mask_path) if rec.mask_path else np.zeros(shape, dtype=bool)
             for level in ground_levels:
                 t0 = time.perf_counter()
-                answer = da.egx.ground(CLASSES[label].plural[0], level=level)
+                answer = (da.egx.ground(CLASSES[label].plural[0], whole_up_to=1) if level == "tiles"
+                          else da.egx.ground(CLASSES[label].plural[0], level=level))
                 if level == "auto":
                     timings["ground"].append(time.perf_counter() - t0)
                 tag = "" if level == "auto" else f"@{level}"
@@ -214,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-region-samples", type=int, default=None,
                    help="at most this many segment / refer samples per dataset")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--ground-levels", default="auto", help="comma-separated ground levels to score: auto, scene")
+    p.add_argument("--ground-levels", default="auto", help="comma-separated ground levels to score: auto, scene, tiles")
     p.add_argument("--thresholds", default="", help="comma-separated detection score thresholds to sweep")
     p.add_argument("--out", type=Path)
     a = p.parse_args(argv)

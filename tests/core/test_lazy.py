@@ -66,7 +66,7 @@ def test_ground_tiles_and_merges(tmp_path, fake_engine):
     rng = np.random.default_rng(2)
     path = write_tif(tmp_path / "sar.tif", rng.gamma(1.0, 0.05, (2, 100, 150)).astype("float32"), descriptions=["VV", "VH"])
     da = egx.open_raster(path, chunks=64)
-    ans = da.egx.ground("ship")
+    ans = da.egx.ground("ship", whole_up_to=1)
     assert all(v.factor == 1 and v.height == 64 for v in ans.views)
     assert len(ans.views) == 2 * 3  # rows start at 0, 36; cols at 0, 48, 86 (step 48, last flush)
     assert ans.mask is not None and ans.mask.chunks is not None
@@ -74,6 +74,21 @@ def test_ground_tiles_and_merges(tmp_path, fake_engine):
     assert len(ans.regions) == ans.mask.sizes["object"] and (ans.regions.label == "thing").all()
     n = len(ans.regions)
     assert ans.text.startswith(f"Found {n} thing{'' if n == 1 else 's'} in 6 tiles"), ans.text
+
+
+def test_ground_looks_at_a_chip_whole_and_tiles_a_larger_raster(tmp_path, fake_engine):
+    from core_rasters import write_tif
+
+    rng = np.random.default_rng(3)
+    path = write_tif(tmp_path / "sar.tif", rng.gamma(1.0, 0.05, (2, 100, 150)).astype("float32"), descriptions=["VV", "VH"])
+    da = egx.open_raster(path)
+    whole = da.egx.ground("ship")  # 150 px <= 4 x the 64 px input: one decimated look
+    assert len(whole.views) == 1 and whole.views[0].factor > 1 and whole.views[0].width == 150
+    assert whole.mask is None or whole.mask.shape[1:] == (100, 150)
+    tiled = da.egx.ground("ship", whole_up_to=2)  # 150 px > 2 x 64: native-resolution tiles
+    assert len(tiled.views) == 6 and all(v.factor == 1 for v in tiled.views)
+    with pytest.raises(egx.PromptError, match="whole_up_to"):
+        da.egx.ground("ship", whole_up_to=0)
 
 
 def test_ground_text_counts_in_plural_words():

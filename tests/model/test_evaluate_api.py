@@ -33,25 +33,26 @@ def harness_run(tiny_checkpoint, tmp_path_factory):
     out = tmp / "eval_api.json"
     try:
         main(["--checkpoint", str(ckpt), "--data", str(data), "--data-root", str(root), "--max-images", "2",
-              "--max-region-samples", "2", "--ground-levels", "auto,scene", "--thresholds", "0,0.5,1.01",
+              "--max-region-samples", "2", "--ground-levels", "auto,scene,tiles", "--thresholds", "0,0.5,1.01",
               "--out", str(out)])
     finally:
         eng._ENGINE = None
     return json.loads(out.read_text())
 
 
-def test_every_dataset_is_grounded_at_both_levels(harness_run):
+def test_every_dataset_is_grounded_at_every_level(harness_run):
     for ds in ("ssdd", "nepu-owod", "hit-uav", "sirst-v2"):  # the fixture NUDT-SIRST has no val image
         assert 1 <= harness_run[f"ground/{ds}"]["images"] <= 2  # --max-images 2
-        assert harness_run[f"ground@scene/{ds}"]["images"] == harness_run[f"ground/{ds}"]["images"]
-    assert "small_target/sirst-v2" in harness_run and "small_target@scene/sirst-v2" in harness_run
-    assert harness_run["_run"]["ground_levels"] == "auto,scene"
+        for tag in ("@scene", "@tiles"):
+            assert harness_run[f"ground{tag}/{ds}"]["images"] == harness_run[f"ground/{ds}"]["images"]
+    assert {"small_target/sirst-v2", "small_target@scene/sirst-v2", "small_target@tiles/sirst-v2"} <= set(harness_run)
+    assert harness_run["_run"]["ground_levels"] == "auto,scene,tiles"
 
 
 def test_threshold_sweep_filters_the_same_answers(harness_run):
     sweep = harness_run["threshold_sweep"]
-    assert set(sweep) == {"auto", "scene"}
-    for level, tag in (("auto", ""), ("scene", "@scene")):
+    assert set(sweep) == {"auto", "scene", "tiles"}
+    for level, tag in (("auto", ""), ("scene", "@scene"), ("tiles", "@tiles")):
         for ds, by_t in sweep[level].items():
             assert set(by_t) == {"0", "0.5", "1.01"}
             # the model answered at the lowest threshold, so keeping everything is the headline metric
