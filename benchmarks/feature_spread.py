@@ -15,7 +15,6 @@ per channel all the way to the image tokens.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -25,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from egx_notebook.model import DEFAULT_CHECKPOINT, EgxForConditionalGeneration, EgxProcessor
     from egx_notebook.model.data.loading import load_sample
+    from egx_notebook.model.train import read_samples
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
 
     model = EgxForConditionalGeneration.from_pretrained(a.checkpoint).eval()
     processor = EgxProcessor.from_pretrained(a.checkpoint)
-    rows = [json.loads(line) for line in open(a.data / "val.jsonl", encoding="utf-8")]
+    rows = read_samples(a.data / "val.jsonl")
     picked = [s for s in rows if s["task"] == "refer" and not s["image"].startswith("synthetic:")
               and len(s["prompts"]) == 1][: a.samples]
     batch = processor.collate([load_sample(s, a.data_root) for s in picked])

@@ -14,7 +14,6 @@ is wrong too means the vision and fusion stages do not separate the classes.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     from egx_notebook.model import DEFAULT_CHECKPOINT
     from egx_notebook.model.data.vocabulary import CLASSES, REGION_CLASSES
     from egx_notebook.model.evaluate import class_mentioned
+    from egx_notebook.model.train import read_samples
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     model, _ = egx.use(str(a.checkpoint)).load()
     captured: dict[str, torch.Tensor] = {}
     model.region_projector.register_forward_hook(lambda m, i, o: captured.__setitem__("regions", o.detach()))
-    rows = [json.loads(line) for line in open(a.data / "val.jsonl", encoding="utf-8")]
+    rows = read_samples(a.data / "val.jsonl")
     print(f"region probe vs answer text: {a.checkpoint}")
     print("| dataset | prompts | probe accuracy | text accuracy | most common (truth, probe, text) |")
     print("|---|---|---|---|---|")

@@ -185,8 +185,8 @@ class EgxDataArrayAccessor:
         check_question(expression)
         question = f"Find all {expression.strip()}."
         return run_ground(self._obj, expression.strip(), question, level=level, overlap=overlap, iou=iou,
-                          max_tiles=max_tiles, whole_up_to=whole_up_to, max_new_tokens=max_new_tokens, point=point, box=box, polygon=polygon,
-                          mask=mask, crs=crs)
+                          max_tiles=max_tiles, whole_up_to=whole_up_to, max_new_tokens=max_new_tokens, point=point,
+                          box=box, polygon=polygon, mask=mask, crs=crs)
 
     @_doc
     def segment(self, expression: str | None = None, *, point: Any = None, box: Any = None, polygon: Any = None,
