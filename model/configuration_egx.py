@@ -68,6 +68,10 @@ class EgxConfig(PreTrainedConfig):
     fusion_layers: int = 1  # hybrid fusion blocks
     fusion_heads: int = 4
     fusion_mlp_ratio: float = 2.0
+    # a learned linear skip from the pre-fusion grid into the fused output: without it the
+    # fusion's shared (image-wide) component drowned the spatial detail of low-contrast
+    # scenes under the final LayerNorm. False keeps checkpoints trained without it unchanged.
+    fusion_skip: bool = False
     llm_image_grid: int = 8  # the stride-16 grid is pooled to llm_image_grid^2 LLM image tokens
     max_regions: int = 8  # learned region-index embeddings (region 1 ... region max_regions)
     point_radius: float = 3.0  # canvas pixels of the disc a point prompt becomes

@@ -24,7 +24,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 from .configuration_egx import EgxConfig
 from .geometry import EgxInputError
 from .modeling.detection_head import DetectionHead
-from .modeling.fusion import HybridFusion
+from .modeling.fusion import FusionSkip, HybridFusion
 from .modeling.generation import greedy_generate
 from .modeling.losses import focal_heatmap_loss, gaussian_heatmap, mask_losses
 from .modeling.mask_decoder import SegMaskHead
@@ -59,6 +59,13 @@ class EgxPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = False
     _supports_sdpa = True
     _no_split_modules = []
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, FusionSkip):  # also when a warm start lacks it: starts as a no-op
+            module.weight.zero_()
+            module.bias.zero_()
 
     @torch.no_grad()
     def init_weights(self):

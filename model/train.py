@@ -127,9 +127,11 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
         state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
         accelerator.print(f"resuming from {ckpt} at step {state['step']}")
     elif init_from is not None:
-        # warm start: weights and tokenizer of an earlier model; layers it lacks start fresh
+        # warm start: weights and tokenizer of an earlier model; the recipe's config overrides
+        # apply (e.g. fusion_skip), and layers the earlier model lacks start fresh
         processor = EgxProcessor.from_pretrained(init_from)
-        model = EgxForConditionalGeneration.from_pretrained(init_from)
+        model = EgxForConditionalGeneration.from_pretrained(
+            init_from, **{k: v for k, v in recipe.config.items() if k != "tiny"})
         accelerator.print(f"initialised from {init_from}")
     else:
         tokenizer = train_tokenizer(iter_texts(train_samples + val_samples), vocab_size=recipe.vocab_size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["HybridFusionBlock", "HybridFusion"]
+__all__ = ["FusionSkip", "HybridFusionBlock", "HybridFusion"]
 
 
 def _mlp(dim: int, ratio: float) -> nn.Sequential:
@@ -43,11 +43,20 @@ class HybridFusionBlock(nn.Module):
         return image, prompts
 
 
+class FusionSkip(nn.Linear):
+    """The fusion's skip from its input grid; zero-initialised (see ``init_weights``)."""
+
+    def __init__(self, dim: int):
+        super().__init__(dim, dim)
+
+
 class HybridFusion(nn.Module):
     """Fuses the image grid (B, D, g, g) with prompt tokens (B, K, D).
 
     A learned "no prompt" token is always present so scene-level questions (K = 0)
     take the same path. Returns the fused grid (B, D, g, g) and the prompt tokens.
+    With ``config.fusion_skip`` a linear map of the input grid is added after the final
+    norm; it starts at zero, so a model warm-started from one without it is unchanged.
     """
 
     def __init__(self, config):
@@ -59,6 +68,7 @@ class HybridFusion(nn.Module):
         self.blocks = nn.ModuleList(HybridFusionBlock(dim, config.fusion_heads, config.fusion_mlp_ratio)
                                     for _ in range(config.fusion_layers))
         self.norm = nn.LayerNorm(dim)
+        self.skip = FusionSkip(dim) if getattr(config, "fusion_skip", False) else None
 
     def forward(self, grid: torch.Tensor, prompts: torch.Tensor,
                 prompt_valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,4 +79,6 @@ class HybridFusion(nn.Module):
         for block in self.blocks:
             image, prompts = block(image, prompts, padding)
         image = self.norm(image)
+        if self.skip is not None:
+            image = image + self.skip(grid.flatten(2).transpose(1, 2))
         return image.transpose(1, 2).reshape(b, d, gh, gw), prompts[:, 1:]

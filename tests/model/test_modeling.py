@@ -167,6 +167,31 @@ def test_visual_tokens_enter_the_llm_layer_normalised(tiny):
         assert big[t].norm(dim=-1).max() < 2 * model.get_input_embeddings().weight.shape[1] ** 0.5
 
 
+def test_fusion_skip_starts_as_a_no_op_and_passes_the_grid_through(tiny, tmp_path):
+    """Warm-starting with ``fusion_skip=True`` from a model without it changes nothing
+    until the skip trains; a trained skip makes the fused grid follow the pre-fusion
+    grid even where the fusion's output alone does not."""
+    model, processor = tiny
+    model.save_pretrained(tmp_path)
+    warm = EgxForConditionalGeneration.from_pretrained(tmp_path, fusion_skip=True).eval()
+    assert warm.config.fusion_skip and model.fusion.skip is None
+    assert not warm.fusion.skip.weight.any() and not warm.fusion.skip.bias.any()
+    batch = processor.collate([synthetic_sample(np.random.default_rng(8), "refer", source="infrared")])
+    with torch.no_grad():
+        a = model(**batch).logits
+        b = warm(**batch).logits
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+    d, g = model.config.fusion_dim, model.config.image_size // 16
+    grid = torch.randn(1, d, g, g)
+    prompts, valid = torch.zeros(1, 0, d), torch.zeros(1, 0, dtype=torch.bool)
+    with torch.no_grad():
+        base = warm.fusion(grid, prompts, valid)[0]
+        warm.fusion.skip.weight.copy_(torch.eye(d))
+        skipped = warm.fusion(grid, prompts, valid)[0]
+    torch.testing.assert_close(skipped - base, grid)
+
+
 def test_region_count_mismatch_is_a_typed_error(tiny):
     model, processor = tiny
     image = processor.preprocess_image(_view(), "optical")
