@@ -1,15 +1,16 @@
 """How much the image features of a checkpoint vary from one image to the next, as a table.
 
     python benchmarks/feature_spread.py --checkpoint runs/default/final --data runs/data \\
-        --data-root ../shared/data [--samples 12]
+        --data-root ../shared/data [--samples 12] [--datasets ssdd,sirst-v2,hit-uav,nepu-owod]
 
 A model whose LLM ignores the image answers every region question the same way; this
 shows where along the image path the difference between images is lost. For each
 stage (backbone grid, fused grid, image tokens, region tokens, text token embeddings)
 it prints the mean L2 norm of a token and the spread across images (the standard
 deviation over samples, averaged over positions and channels), on real validation
-referring samples. A healthy model keeps the spread a sizeable fraction of the norm
-per channel all the way to the image tokens.
+referring samples, one table row per dataset. A healthy model keeps the spread a
+sizeable fraction of the norm per channel all the way to the image and region tokens;
+near zero, every image (or region) of that dataset looks the same to the LLM.
 """
 
 from __future__ import annotations
@@ -30,22 +31,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--data", type=Path, required=True, help="folder with val.jsonl from the dataset builder")
     p.add_argument("--data-root", type=Path, required=True)
-    p.add_argument("--samples", type=int, default=12)
+    p.add_argument("--samples", type=int, default=12, help="referring samples per dataset")
+    p.add_argument("--datasets", default="ssdd,sirst-v2,hit-uav,nepu-owod")
     a = p.parse_args(argv)
 
     model = EgxForConditionalGeneration.from_pretrained(a.checkpoint).eval()
     processor = EgxProcessor.from_pretrained(a.checkpoint)
     rows = read_samples(a.data / "val.jsonl")
-    picked = [s for s in rows if s["task"] == "refer" and not s["image"].startswith("synthetic:")
-              and len(s["prompts"]) == 1][: a.samples]
-    batch = processor.collate([load_sample(s, a.data_root) for s in picked])
     c = model.config
-    with torch.no_grad():
-        feats = model.encode_images(batch["pixel_values"], batch["source_ids"], batch["valid_mask"])
-        masks, valid = model._prompts(batch["prompt_masks"], batch.get("prompt_valid"), len(picked), feats.grid)
-        embeds, fused = model.prepare_inputs_embeds(feats, batch["input_ids"], masks, valid)
-    ids = batch["input_ids"]
-    n = len(picked)
 
     def stats(x: torch.Tensor) -> tuple[float, float, float]:
         """(mean token norm, spread across samples, spread / per-channel scale) of (n, tokens, dim)."""
@@ -53,21 +46,30 @@ def main(argv: list[str] | None = None) -> None:
         spread = x.std(0).mean().item()
         return norm, spread, spread / (norm / math.sqrt(x.shape[-1]))
 
-    stages = {
-        "backbone grid": feats.grid.flatten(2).transpose(1, 2),
-        "fused grid": fused.flatten(2).transpose(1, 2),
-        "image tokens": embeds[ids == c.image_token_id].view(n, -1, embeds.shape[-1]),
-        "region tokens": embeds[ids == c.region_token_id].view(n, -1, embeds.shape[-1]),
-    }
-    text = embeds[(ids != c.image_token_id) & (ids != c.region_token_id)]
-    print(f"checkpoint {a.checkpoint}; {n} validation referring samples "
-          f"({', '.join(sorted({s['dataset'] for s in picked}))})")
-    print(f"{'stage':<16}{'token norm':>12}{'spread':>10}{'spread/scale':>14}")
-    for name, x in stages.items():
-        norm, spread, rel = stats(x)
-        print(f"{name:<16}{norm:>12.3f}{spread:>10.4f}{rel:>14.3f}")
-    print(f"{'text embeddings':<16}{text.norm(dim=-1).mean().item():>12.3f}{'':>10}{'':>14}")
-
+    print(f"checkpoint {a.checkpoint}; spread / per-channel scale of each stage (token norm in brackets)")
+    print("| dataset | samples | backbone grid | fused grid | image tokens | region tokens | text embeddings |")
+    print("|---|---|---|---|---|---|---|")
+    for ds in a.datasets.split(","):
+        picked = [s for s in rows if s["dataset"] == ds and s["task"] == "refer"
+                  and len(s["prompts"]) == 1][: a.samples]
+        if len(picked) < 2:
+            print(f"| {ds} | {len(picked)} | need at least 2 referring samples | | | | |")
+            continue
+        batch = processor.collate([load_sample(s, a.data_root) for s in picked])
+        with torch.no_grad():
+            feats = model.encode_images(batch["pixel_values"], batch["source_ids"], batch["valid_mask"])
+            masks, valid = model._prompts(batch["prompt_masks"], batch.get("prompt_valid"), len(picked), feats.grid)
+            embeds, fused = model.prepare_inputs_embeds(feats, batch["input_ids"], masks, valid)
+        ids, n = batch["input_ids"], len(picked)
+        stages = [feats.grid.flatten(2).transpose(1, 2), fused.flatten(2).transpose(1, 2),
+                  embeds[ids == c.image_token_id].view(n, -1, embeds.shape[-1]),
+                  embeds[ids == c.region_token_id].view(n, -1, embeds.shape[-1])]
+        cells = []
+        for x in stages:
+            norm, _, rel = stats(x)
+            cells.append(f"{rel:.3f} ({norm:.1f})")
+        text = embeds[(ids != c.image_token_id) & (ids != c.region_token_id)].norm(dim=-1).mean().item()
+        print(f"| {ds} | {n} | " + " | ".join(cells) + f" | ({text:.2f}) |")
 
 if __name__ == "__main__":
     main()

@@ -8,10 +8,7 @@ exactly as a user would, and compares two readings of the same region against th
 annotation: the class named in the answer text, and the argmax of the training-only
 region-class probe applied to the region token the LLM received. A probe that is right
 where the text is wrong means the LLM does not read what its input carries; a probe that
-is wrong too means the vision and fusion stages do not separate the classes. The token
-spread (standard deviation across the dataset's prompts, averaged over channels) shows
-whether the region tokens differ at all: near zero, every region of that dataset looks
-the same to the LLM.
+is wrong too means the vision and fusion stages do not separate the classes.
 """
 
 from __future__ import annotations
@@ -45,13 +42,12 @@ def main(argv: list[str] | None = None) -> None:
     model.region_projector.register_forward_hook(lambda m, i, o: captured.__setitem__("regions", o.detach()))
     rows = read_samples(a.data / "val.jsonl")
     print(f"region probe vs answer text: {a.checkpoint}")
-    print("| dataset | prompts | probe accuracy | text accuracy | token spread | most common (truth, probe, text) |")
-    print("|---|---|---|---|---|---|")
+    print("| dataset | prompts | probe accuracy | text accuracy | most common (truth, probe, text) |")
+    print("|---|---|---|---|---|")
     for ds in DATASETS:
         picked = [s for s in rows if s["dataset"] == ds and s["task"] == "refer" and len(s["prompts"]) == 1
                   and s["prompts"][0]["kind"] == "box"][: a.per_dataset]
         seen: Counter = Counter()
-        tokens = []
         for s in picked:
             truth = class_mentioned(s["conversation"][-1]["assistant"], classes) or "background"
             x0, y0 = (s["window"] or [0, 0])[:2]
@@ -59,18 +55,16 @@ def main(argv: list[str] | None = None) -> None:
             da = egx.open_raster(a.data_root / s["image"], source=s["source"])
             answer = da.egx.refer(box=(x0 + bx0, y0 + by0, x0 + bx1, y0 + by1))
             text = class_mentioned(answer.text, classes) or "background"
-            tokens.append(captured["regions"][0, 0])
             with torch.no_grad():
-                probe = REGION_CLASSES[int(model.region_classifier(tokens[-1]).argmax())]
+                probe = REGION_CLASSES[int(model.region_classifier(captured["regions"][0, 0]).argmax())]
             seen[(truth, probe, text)] += 1
         n = sum(seen.values())
         if not n:
             continue
         probe_ok = sum(v for (t, pr, _), v in seen.items() if pr == t) / n
         text_ok = sum(v for (t, _, tx), v in seen.items() if tx == t) / n
-        spread = torch.stack(tokens).std(0).mean().item() if n > 1 else float("nan")
         common = "; ".join(f"{k[0]}/{k[1]}/{k[2]} x{v}" for k, v in seen.most_common(3))
-        print(f"| {ds} | {n} | {probe_ok:.2f} | {text_ok:.2f} | {spread:.3f} | {common} |")
+        print(f"| {ds} | {n} | {probe_ok:.2f} | {text_ok:.2f} | {common} |")
 
 
 if __name__ == "__main__":
