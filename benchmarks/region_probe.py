@@ -1,7 +1,7 @@
 """Do the region tokens know the class, and does the LLM say it? A table per dataset.
 
     python benchmarks/region_probe.py --checkpoint model/checkpoints/default \\
-        --data runs/data-v3 --data-root ../shared/data [--per-dataset 20]
+        --data runs/data-v4 --data-root ../shared/data [--per-dataset 20]
 
 For real validation referring prompts (one box each) it asks ``da.egx.refer(box=...)``
 exactly as a user would, and compares two readings of the same region against the
