@@ -4,7 +4,7 @@
 
     pixel_values --SourceStems + ConvNeXt (+ViT)--> EgxImageFeatures (cached per view)
     prompt masks --SpatialPromptEncoder--> prompt tokens
-    image grid x prompt tokens --HybridFusion--> fused grid
+    image grid x prompt tokens --HybridFusion (+ skip from the image grid)--> fused grid
     fused grid --ImageProjector--> <image> tokens;  fused grid x prompts --RegionProjector--> <region> tokens
     text + image + region embeddings --causal LM--> text, [SEG] / [DET] hidden states
     [SEG] --SegMaskHead (SAM decoder + full-res refinement)--> mask
