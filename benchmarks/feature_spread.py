@@ -40,11 +40,10 @@ def main(argv: list[str] | None = None) -> None:
     rows = read_samples(a.data / "val.jsonl")
     c = model.config
 
-    def stats(x: torch.Tensor) -> tuple[float, float, float]:
-        """(mean token norm, spread across samples, spread / per-channel scale) of (n, tokens, dim)."""
+    def stats(x: torch.Tensor) -> tuple[float, float]:
+        """(mean token norm, spread across samples / per-channel scale) of (n, tokens, dim)."""
         norm = x.norm(dim=-1).mean().item()
-        spread = x.std(0).mean().item()
-        return norm, spread, spread / (norm / math.sqrt(x.shape[-1]))
+        return norm, x.std(0).mean().item() / (norm / math.sqrt(x.shape[-1]))
 
     print(f"checkpoint {a.checkpoint}; spread / per-channel scale of each stage (token norm in brackets)")
     print("| dataset | samples | backbone grid | fused grid | image tokens | region tokens | text embeddings |")
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
                   embeds[ids == c.region_token_id].view(n, -1, embeds.shape[-1])]
         cells = []
         for x in stages:
-            norm, _, rel = stats(x)
+            norm, rel = stats(x)
             cells.append(f"{rel:.3f} ({norm:.1f})")
         text = embeds[(ids != c.image_token_id) & (ids != c.region_token_id)].norm(dim=-1).mean().item()
         print(f"| {ds} | {n} | " + " | ".join(cells) + f" | ({text:.2f}) |")

@@ -36,6 +36,10 @@ class Recipe:
     balance: float = 0.0  # flatten dataset sizes: draw weight n_dataset ** -balance (0 natural mix, 1 equal)
     task_weights: dict = field(default_factory=dict)  # extra draw weight per task, e.g. {"ground": 2.0}
 
+    def config_overrides(self) -> dict:
+        """The EgxConfig field overrides in ``config`` (without the ``tiny`` switch)."""
+        return {k: v for k, v in self.config.items() if k != "tiny"}
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -76,9 +76,8 @@ def _lr_lambda(recipe: Recipe):
 
 
 def _build_model(recipe: Recipe, processor: EgxProcessor) -> EgxForConditionalGeneration:
-    overrides = dict(recipe.config)
-    tiny = overrides.pop("tiny", False)
-    config = EgxConfig.tiny(**overrides) if tiny else EgxConfig(**overrides)
+    overrides = recipe.config_overrides()
+    config = EgxConfig.tiny(**overrides) if recipe.config.get("tiny") else EgxConfig(**overrides)
     config = processor.configure(config)
     return EgxForConditionalGeneration(config)
 
@@ -130,13 +129,11 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
         # warm start: weights and tokenizer of an earlier model; the recipe's config overrides
         # apply (e.g. fusion_skip), and layers the earlier model lacks start fresh
         processor = EgxProcessor.from_pretrained(init_from)
-        model = EgxForConditionalGeneration.from_pretrained(
-            init_from, **{k: v for k, v in recipe.config.items() if k != "tiny"})
+        model = EgxForConditionalGeneration.from_pretrained(init_from, **recipe.config_overrides())
         accelerator.print(f"initialised from {init_from}")
     else:
         tokenizer = train_tokenizer(iter_texts(train_samples + val_samples), vocab_size=recipe.vocab_size)
-        overrides = {k: v for k, v in recipe.config.items() if k != "tiny"}
-        image_size = overrides.get("image_size", 128 if recipe.config.get("tiny") else 256)
+        image_size = recipe.config_overrides().get("image_size", 128 if recipe.config.get("tiny") else 256)
         processor = EgxProcessor(tokenizer=tokenizer, image_size=image_size)
         model = _build_model(recipe, processor)
     n_params = sum(p.numel() for p in model.parameters())

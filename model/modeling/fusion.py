@@ -44,7 +44,7 @@ class HybridFusionBlock(nn.Module):
 
 
 class FusionSkip(nn.Linear):
-    """The fusion's skip from its input grid; zero-initialised (see ``init_weights``)."""
+    """The fusion's skip from its input grid; zero-initialised (``EgxPreTrainedModel._init_weights``)."""
 
     def __init__(self, dim: int):
         super().__init__(dim, dim)
@@ -68,7 +68,7 @@ class HybridFusion(nn.Module):
         self.blocks = nn.ModuleList(HybridFusionBlock(dim, config.fusion_heads, config.fusion_mlp_ratio)
                                     for _ in range(config.fusion_layers))
         self.norm = nn.LayerNorm(dim)
-        self.skip = FusionSkip(dim) if getattr(config, "fusion_skip", False) else None
+        self.skip = FusionSkip(dim) if config.fusion_skip else None
 
     def forward(self, grid: torch.Tensor, prompts: torch.Tensor,
                 prompt_valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
