@@ -72,6 +72,14 @@ class EgxConfig(PreTrainedConfig):
     # fusion's shared (image-wide) component drowned the spatial detail of low-contrast
     # scenes under the final LayerNorm. False keeps checkpoints trained without it unchanged.
     fusion_skip: bool = False
+    # region tokens also pool the stride-4 and stride-8 backbone features (through a
+    # zero-initialised linear map): thermal people and infrared targets cover less than one
+    # stride-16 cell. False keeps checkpoints trained without it unchanged.
+    region_detail: bool = False
+    # the [SEG] mask decoder also gets the prompts' bounding box as two SAM corner tokens
+    # (positional encoding of each corner plus a learned corner embedding), as SAM prompts
+    # its decoder; without them the prompt's place reached it only as a stride-16 dense map.
+    seg_box_tokens: bool = False
     llm_image_grid: int = 8  # the stride-16 grid is pooled to llm_image_grid^2 LLM image tokens
     max_regions: int = 8  # learned region-index embeddings (region 1 ... region max_regions)
     point_radius: float = 3.0  # canvas pixels of the disc a point prompt becomes

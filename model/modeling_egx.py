@@ -29,7 +29,7 @@ from .modeling.generation import greedy_generate
 from .modeling.losses import focal_heatmap_loss, gaussian_heatmap, mask_losses
 from .modeling.mask_decoder import SegMaskHead
 from .modeling.outputs import EgxGenerateOutput, EgxImageFeatures, EgxOutput
-from .modeling.projector import ImageProjector, RegionProjector
+from .modeling.projector import DetailProjection, ImageProjector, RegionProjector
 from .modeling.prompt_encoder import SpatialPromptEncoder
 from .modeling.vision_encoder import MixedVisionEncoder
 
@@ -63,8 +63,8 @@ class EgxPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, FusionSkip):  # also when a warm start lacks it: starts as a no-op
-            module.weight.zero_()
+        if isinstance(module, (FusionSkip, DetailProjection)):  # also on a warm start that lacks them:
+            module.weight.zero_()  # they start as no-ops
             module.bias.zero_()
 
     @torch.no_grad()
@@ -112,7 +112,7 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
                                else AutoModelForCausalLM.from_config(config.text_config))
         hidden = self.language_model.config.hidden_size
         self.image_projector = ImageProjector(config, hidden)
-        self.region_projector = RegionProjector(config, hidden)
+        self.region_projector = RegionProjector(config, hidden, self.vision.channels[:2])
         # training-only probes: they make the LLM's visual tokens carry the region's class
         # and the image's source, so the answer cannot be guessed from the text alone
         self.region_classifier = nn.Linear(hidden, config.num_region_classes)
@@ -206,7 +206,7 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
         embeds = embeds.masked_scatter((input_ids == self.config.image_token_id)[..., None], image_tokens)
         regions = None
         if prompt_masks.shape[1]:
-            regions = self.region_projector(fused, prompt_masks, prompt_tokens).to(embeds.dtype)
+            regions = self.region_projector(fused, prompt_masks, prompt_tokens, feats.s4, feats.s8).to(embeds.dtype)
             embeds = embeds.masked_scatter((input_ids == self.config.region_token_id)[..., None],
                                            regions[prompt_valid])
         return embeds, fused, image_tokens, regions

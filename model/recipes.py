@@ -47,8 +47,8 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     # sized for ~80 minutes on 2 CPU cores (about 1.8 s per step of 8 samples); on a GPU
     # raise max_steps and drop the time budget
-    "default": Recipe(name="default", config={"fusion_skip": True}, max_steps=2400, warmup_steps=100,
-                      save_every=200, time_budget_min=80, balance=0.5,
+    "default": Recipe(name="default", config={"fusion_skip": True, "region_detail": True, "seg_box_tokens": True},
+                      max_steps=2400, warmup_steps=100, save_every=200, time_budget_min=80, balance=0.5,
                       task_weights={"ground": 2.0, "segment": 1.5, "refer": 2.0}),
     "smoke": Recipe(
         name="smoke",

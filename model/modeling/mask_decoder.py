@@ -16,7 +16,8 @@ class SegMaskHead(nn.Module):
     """One mask per ``[SEG]`` token.
 
     The token's last hidden state becomes the sparse prompt of a transformers
-    ``SamMaskDecoder``; the rasterised visual prompt (union of the row's prompts)
+    ``SamMaskDecoder`` (with ``config.seg_box_tokens``, followed by the SAM box tokens of
+    the prompts' bounding box); the rasterised visual prompt (union of the row's prompts)
     is downsampled by convolutions into the dense prompt; the image embedding is the
     fused stride-16 grid. The decoder's stride-4 mask is refined to the full canvas
     with the stride-4 backbone features and the stride-1 stem features, so targets a
@@ -36,6 +37,8 @@ class SegMaskHead(nn.Module):
         self.dense_prompt = nn.Sequential(  # S -> S/16
             nn.Conv2d(1, dim // 4, 4, stride=4), nn.GELU(), nn.Conv2d(dim // 4, dim, 4, stride=4))
         self.no_prompt = nn.Parameter(torch.zeros(1, dim, 1, 1))
+        # rows 0/1: top-left / bottom-right corner; row 2: "no box" (a row without prompts)
+        self.corner_embed = nn.Embedding(3, dim) if config.seg_box_tokens else None
         r = config.mask_refine_dim
         self.s4_proj = nn.Conv2d(s4_channels, r, 1)
         self.refine = nn.Sequential(nn.Conv2d(1 + r + config.stem_width, r, 3, padding=1), nn.GELU(),
@@ -47,6 +50,29 @@ class SegMaskHead(nn.Module):
         x = (grid.cumsum(1) - 0.5) / g
         return self.pos(torch.stack([x, y], dim=-1)).permute(2, 0, 1).unsqueeze(0).to(ref.dtype)
 
+    def box_tokens(self, prompt: torch.Tensor | None, n: int, ref: torch.Tensor) -> torch.Tensor:
+        """(N, 2, dim) SAM box tokens for the bounding box of each row's prompt mask (N, 1, S, S).
+
+        Corners are pixel edges normalised to [0, 1], encoded like the image positions;
+        rows with no prompt get the learned "no box" embedding twice.
+        """
+        none = self.corner_embed.weight[2].to(ref.dtype).expand(n, 2, -1)
+        if prompt is None:
+            return none
+        m = prompt[:, 0] > 0.5
+        size = m.shape[-1]
+        rows, cols = m.any(-1), m.any(-2)  # (N, S)
+        idx = torch.arange(size, device=m.device)
+        big = torch.full_like(idx, size)
+        x0 = torch.where(cols, idx, big).amin(-1)
+        y0 = torch.where(rows, idx, big).amin(-1)
+        x1 = torch.where(cols, idx + 1, -big).amax(-1)
+        y1 = torch.where(rows, idx + 1, -big).amax(-1)
+        corners = torch.stack([torch.stack([x0, y0], -1), torch.stack([x1, y1], -1)], 1).float() / size
+        tokens = self.pos(corners[:, None].to(self.pos.positional_embedding.dtype))[:, 0].to(ref.dtype)
+        tokens = tokens + self.corner_embed.weight[:2].to(ref.dtype)
+        return torch.where(m.flatten(1).any(-1)[:, None, None], tokens, none)
+
     def forward(self, hidden: torch.Tensor, fused: torch.Tensor, prompt: torch.Tensor | None,
                 s4: torch.Tensor, stem: torch.Tensor) -> torch.Tensor:
         """Mask logits (N, S, S) for N ``[SEG]`` hidden states and their rows' features.
@@ -56,6 +82,8 @@ class SegMaskHead(nn.Module):
         n, _, g, _ = fused.shape
         image = self.image_proj(fused)
         sparse = self.token_proj(hidden.to(image.dtype))[:, None, None, :]
+        if self.corner_embed is not None:
+            sparse = torch.cat([sparse, self.box_tokens(prompt, n, image)[:, None]], dim=2)
         if prompt is None:
             dense = self.no_prompt.to(image.dtype).expand(n, -1, g, g)
         else:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ImageProjector", "RegionProjector"]
+__all__ = ["DetailProjection", "ImageProjector", "RegionDetail", "RegionProjector"]
 
 
 def _output_norm(config, llm_hidden: int) -> nn.Module:
@@ -31,25 +31,55 @@ class ImageProjector(nn.Module):
         return self.norm(self.mlp(pooled.flatten(2).transpose(1, 2)))
 
 
+def _masked_pool(features: torch.Tensor, prompt_masks: torch.Tensor) -> torch.Tensor:
+    """(B, K, C): average of ``features`` (B, C, h, w) inside each prompt, the prompt
+    dilated to the cells it touches so a 3-pixel prompt still pools something."""
+    g = features.shape[-2:]
+    m = prompt_masks.to(features.dtype)
+    w = 0.5 * (F.adaptive_avg_pool2d(m, g) + F.adaptive_max_pool2d(m, g))  # (B, K, h, w)
+    w = w.flatten(2)
+    w = w / w.sum(-1, keepdim=True).clamp_min(1e-6)
+    return torch.einsum("bkn,bdn->bkd", w, features.flatten(2))
+
+
+class DetailProjection(nn.Linear):
+    """``RegionDetail``'s output map; zero-initialised (``EgxPreTrainedModel._init_weights``),
+    so a model warm-started without it begins unchanged."""
+
+
+class RegionDetail(nn.Module):
+    """Fine detail for region tokens: the prompt's pooled stride-4 and stride-8 backbone
+    features, normalised and mapped to the fusion width."""
+
+    def __init__(self, channels: tuple[int, int], dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(sum(channels))
+        self.proj = DetailProjection(sum(channels), dim)
+
+    def forward(self, s4: torch.Tensor, s8: torch.Tensor, prompt_masks: torch.Tensor) -> torch.Tensor:
+        pooled = torch.cat([_masked_pool(s4, prompt_masks), _masked_pool(s8, prompt_masks)], dim=-1)
+        return self.proj(self.norm(pooled))
+
+
 class RegionProjector(nn.Module):
     """One LLM embedding per prompt: masked average of fused features inside the prompt
-    (dilated to the touched grid cells, so a 3-pixel prompt still pools something)
-    concatenated with the prompt token, through an MLP."""
+    (plus, with ``config.region_detail``, of the stride-4/8 backbone features) concatenated
+    with the prompt token, through an MLP."""
 
-    def __init__(self, config, llm_hidden: int):
+    def __init__(self, config, llm_hidden: int, detail_channels: tuple[int, int] | None = None):
         super().__init__()
         d = config.fusion_dim
         self.mlp = nn.Sequential(nn.Linear(2 * d, llm_hidden), nn.GELU(), nn.Linear(llm_hidden, llm_hidden))
         self.norm = _output_norm(config, llm_hidden)
+        self.detail = (RegionDetail(detail_channels, d)
+                       if config.region_detail and detail_channels else None)
 
-    def forward(self, fused: torch.Tensor, prompt_masks: torch.Tensor, prompt_tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, fused: torch.Tensor, prompt_masks: torch.Tensor, prompt_tokens: torch.Tensor,
+                s4: torch.Tensor | None = None, s8: torch.Tensor | None = None) -> torch.Tensor:
         b, k = prompt_masks.shape[:2]
         if k == 0:
             return fused.new_zeros(b, 0, self.mlp[-1].out_features)
-        g = fused.shape[-2:]
-        m = prompt_masks.to(fused.dtype)
-        w = 0.5 * (F.adaptive_avg_pool2d(m, g) + F.adaptive_max_pool2d(m, g))  # (B, K, g, g)
-        w = w.flatten(2)
-        w = w / w.sum(-1, keepdim=True).clamp_min(1e-6)
-        pooled = torch.einsum("bkn,bdn->bkd", w, fused.flatten(2))
+        pooled = _masked_pool(fused, prompt_masks)
+        if self.detail is not None:
+            pooled = pooled + self.detail(s4, s8, prompt_masks).to(pooled.dtype)
         return self.norm(self.mlp(torch.cat([pooled, prompt_tokens], dim=-1)))

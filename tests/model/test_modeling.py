@@ -192,6 +192,64 @@ def test_fusion_skip_starts_as_a_no_op_and_passes_the_grid_through(tiny, tmp_pat
     torch.testing.assert_close(skipped - base, grid)
 
 
+def test_region_detail_starts_as_a_no_op_and_then_reads_fine_features(tiny, tmp_path):
+    """Warm-starting with ``region_detail=True`` changes nothing until its projection
+    trains; once it does, a region's token follows the stride-4/8 features inside it."""
+    model, processor = tiny
+    model.save_pretrained(tmp_path)
+    warm = EgxForConditionalGeneration.from_pretrained(tmp_path, region_detail=True).eval()
+    assert warm.config.region_detail and model.region_projector.detail is None
+    assert not warm.region_projector.detail.proj.weight.any()
+    batch = processor.collate([synthetic_sample(np.random.default_rng(9), "refer", source="infrared")])
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch).logits, warm(**batch).logits, atol=1e-6, rtol=0)
+
+    c = model.config
+    d, g, s = c.fusion_dim, c.image_size // 16, c.image_size
+    fused, tokens = torch.zeros(1, d, g, g), torch.zeros(1, 1, d)
+    masks = torch.zeros(1, 1, s, s)
+    masks[..., :4, :4] = 1  # a prompt inside one stride-16 cell
+    c4, c8 = warm.vision.channels[:2]
+    s4, s8 = torch.zeros(1, c4, s // 4, s // 4), torch.zeros(1, c8, s // 8, s // 8)
+    bright = s4.clone()
+    bright[:, 0, 0, 0] = 5.0  # detail under the prompt that the stride-16 grid does not see
+    with torch.no_grad():
+        warm.region_projector.detail.proj.weight.normal_()
+        a = warm.region_projector(fused, masks, tokens, s4, s8)
+        b = warm.region_projector(fused, masks, tokens, bright, s8)
+    assert (a - b).abs().max() > 1e-3
+
+
+def test_seg_box_tokens_encode_the_prompt_box_corners(tiny, tmp_path):
+    """With ``seg_box_tokens`` the [SEG] decoder gets SAM box tokens at the prompt's
+    bounding-box corners (pixel edges), a learned "no box" pair for rows without a
+    prompt, and the decoder's mask depends on them."""
+    model, _ = tiny
+    model.save_pretrained(tmp_path)
+    warm = EgxForConditionalGeneration.from_pretrained(tmp_path, seg_box_tokens=True).eval()
+    head, s = warm.seg_head, warm.config.image_size
+    prompt = torch.zeros(2, 1, s, s)
+    prompt[0, 0, 10:20, 30:34] = 1  # rows 10-19, cols 30-33
+    with torch.no_grad():
+        tokens = head.box_tokens(prompt, 2, prompt)
+        corners = torch.tensor([[[30 / s, 10 / s], [34 / s, 20 / s]]])
+        expected = head.pos(corners[:, None])[:, 0] + head.corner_embed.weight[:2]
+    torch.testing.assert_close(tokens[0], expected[0], atol=1e-4, rtol=1e-4)  # sin of ~100 rad in float32
+    torch.testing.assert_close(tokens[1], head.corner_embed.weight[2].expand(2, -1))
+
+    c = warm.config
+    g, hidden = s // 16, warm.language_model.config.hidden_size
+    fused = torch.randn(1, c.fusion_dim, g, g)
+    s4 = torch.randn(1, warm.vision.channels[0], s // 4, s // 4)
+    stem = torch.randn(1, c.stem_width, s, s)
+    with torch.no_grad():
+        a = head(torch.ones(1, hidden), fused, prompt[:1], s4, stem)
+        embed, head.corner_embed = head.corner_embed, None
+        b = head(torch.ones(1, hidden), fused, prompt[:1], s4, stem)
+        head.corner_embed = embed
+    assert a.shape == (1, s, s) and (a - b).abs().max() > 1e-5  # exactly 0 if the tokens were ignored
+
+
 def test_region_count_mismatch_is_a_typed_error(tiny):
     model, processor = tiny
     image = processor.preprocess_image(_view(), "optical")
