@@ -1,0 +1,95 @@
+"""Point-prompt mask IoU by mask threshold, with and without keeping only the piece at the point.
+
+    python benchmarks/mask_threshold.py --checkpoint model/checkpoints/default \\
+        --data runs/data-v4 --data-root ../shared/data [--per-dataset 60]
+
+For real validation ``segment`` samples with one point prompt it asks
+``da.egx.segment(point=...)`` exactly as ``evaluate_api`` does, then re-thresholds the
+answer's mask probabilities (``answer.raw``) at several values (``tN``) and, for some,
+keeps only the connected piece under the point, or nearest to it (``ccN``). The table
+(mean IoU against the annotated object in the sample's window) is what
+``egx_notebook.asking.MASK_THRESHOLD`` was chosen from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+COMPONENT_THRESHOLDS = (0.3, 0.4, 0.5)
+
+
+def piece_at(mask: np.ndarray, xy: tuple[float, float]) -> np.ndarray:
+    """The connected piece of ``mask`` under ``xy`` (view pixels), else the one nearest to it."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask)
+    if n <= 1:
+        return mask
+    x = int(np.clip(xy[0], 0, mask.shape[1] - 1))
+    y = int(np.clip(xy[1], 0, mask.shape[0] - 1))
+    if labels[y, x]:
+        return labels == labels[y, x]
+    _, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    return labels == labels[iy[y, x], ix[y, x]]
+
+
+def main(argv: list[str] | None = None) -> None:
+    import egx_notebook as egx
+    from egx_notebook.model import DEFAULT_CHECKPOINT
+    from egx_notebook.model.data.loading import load_sample
+    from egx_notebook.views import paint
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    p.add_argument("--data", type=Path, required=True, help="folder with val.jsonl from the dataset builder")
+    p.add_argument("--data-root", type=Path, required=True)
+    p.add_argument("--per-dataset", type=int, default=60)
+    a = p.parse_args(argv)
+
+    egx.use(str(a.checkpoint))
+    ious: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    n: dict[str, int] = defaultdict(int)
+    with open(a.data / "val.jsonl") as f:
+        samples = [json.loads(line) for line in f]
+    for s in samples:
+        if (s["task"] != "segment" or s["dataset"] == "synthetic" or len(s["prompts"]) != 1
+                or s["prompts"][0]["kind"] != "point" or n[s["dataset"]] >= a.per_dataset):
+            continue
+        gt = load_sample(s, a.data_root)["targets"].get("seg_mask")
+        if gt is None:
+            continue
+        gt = np.asarray(gt) > 0
+        n[s["dataset"]] += 1
+        x0, y0 = (s["window"] or [0, 0])[:2]
+        x, y = x0 + s["prompts"][0]["xy"][0], y0 + s["prompts"][0]["xy"][1]
+        da = egx.open_raster(a.data_root / s["image"], source=s["source"])
+        answer = da.egx.segment(point=(x, y))
+        view = answer.views[0]
+        prob = np.asarray(answer.raw[0]["masks"])[-1]  # the [SEG] mask follows any box masks
+        at = ((x - view.col_off) / view.factor, (y - view.row_off) / view.factor)
+        variants = {f"t{t}": prob > t for t in THRESHOLDS}
+        variants.update({f"cc{t}": piece_at(prob > t, at) for t in COMPONENT_THRESHOLDS})
+        h, w = gt.shape
+        for name, vmask in variants.items():
+            pred = paint([(view, vmask)], y0, y0 + h, x0, x0 + w)
+            union = (pred | gt).sum()
+            iou = (pred & gt).sum() / union if union else 1.0
+            for key in (s["dataset"], "all"):
+                ious[key][name].append(float(iou))
+
+    names = [f"t{t}" for t in THRESHOLDS] + [f"cc{t}" for t in COMPONENT_THRESHOLDS]
+    print("| dataset | points | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for key in sorted(ious, key=lambda k: (k == "all", k)):
+        row = ious[key]
+        print(f"| {key} | {len(row[names[0]])} | " + " | ".join(f"{np.mean(row[k]):.3f}" for k in names) + " |")
+
+
+if __name__ == "__main__":
+    main()
