@@ -15,24 +15,21 @@ near zero, every image (or region) of that dataset looks the same to the LLM.
 
 from __future__ import annotations
 
-import argparse
 import math
-from pathlib import Path
+
+from _cli import REAL_DATASETS, diagnostic_parser
 
 
 def main(argv: list[str] | None = None) -> None:
     import torch
 
-    from egx_notebook.model import DEFAULT_CHECKPOINT, EgxForConditionalGeneration, EgxProcessor
+    from egx_notebook.model import EgxForConditionalGeneration, EgxProcessor
     from egx_notebook.model.data.loading import load_sample
     from egx_notebook.model.train import read_samples
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
-    p.add_argument("--data", type=Path, required=True, help="folder with val.jsonl from the dataset builder")
-    p.add_argument("--data-root", type=Path, required=True)
+    p = diagnostic_parser(__doc__)
     p.add_argument("--samples", type=int, default=12, help="referring samples per dataset")
-    p.add_argument("--datasets", default="ssdd,sirst-v2,hit-uav,nepu-owod")
+    p.add_argument("--datasets", default=",".join(REAL_DATASETS))
     a = p.parse_args(argv)
 
     model = EgxForConditionalGeneration.from_pretrained(a.checkpoint).eval()

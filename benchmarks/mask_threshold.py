@@ -13,12 +13,11 @@ keeps only the connected piece under the point, or nearest to it (``ccN``). The 
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
+from _cli import diagnostic_parser
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 COMPONENT_THRESHOLDS = (0.3, 0.4, 0.5)
@@ -41,14 +40,10 @@ def piece_at(mask: np.ndarray, xy: tuple[float, float]) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> None:
     import egx_notebook as egx
-    from egx_notebook.model import DEFAULT_CHECKPOINT
     from egx_notebook.model.data.loading import load_sample
     from egx_notebook.views import paint
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
-    p.add_argument("--data", type=Path, required=True, help="folder with val.jsonl from the dataset builder")
-    p.add_argument("--data-root", type=Path, required=True)
+    p = diagnostic_parser(__doc__)
     p.add_argument("--per-dataset", type=int, default=60)
     a = p.parse_args(argv)
 

@@ -13,26 +13,20 @@ is wrong too means the vision and fusion stages do not separate the classes.
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
-from pathlib import Path
 
-DATASETS = ("ssdd", "sirst-v2", "hit-uav", "nepu-owod")
+from _cli import REAL_DATASETS, diagnostic_parser
 
 
 def main(argv: list[str] | None = None) -> None:
     import torch
 
     import egx_notebook as egx
-    from egx_notebook.model import DEFAULT_CHECKPOINT
     from egx_notebook.model.data.vocabulary import CLASSES, REGION_CLASSES
     from egx_notebook.model.evaluate import class_mentioned
     from egx_notebook.model.train import read_samples
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
-    p.add_argument("--data", type=Path, required=True, help="folder with val.jsonl from the dataset builder")
-    p.add_argument("--data-root", type=Path, required=True)
+    p = diagnostic_parser(__doc__)
     p.add_argument("--per-dataset", type=int, default=20)
     a = p.parse_args(argv)
 
@@ -44,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"region probe vs answer text: {a.checkpoint}")
     print("| dataset | prompts | probe accuracy | text accuracy | most common (truth, probe, text) |")
     print("|---|---|---|---|---|")
-    for ds in DATASETS:
+    for ds in REAL_DATASETS:
         picked = [s for s in rows if s["dataset"] == ds and s["task"] == "refer" and len(s["prompts"]) == 1
                   and s["prompts"][0]["kind"] == "box"][: a.per_dataset]
         seen: Counter = Counter()

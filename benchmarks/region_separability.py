@@ -18,11 +18,10 @@ same kind of region.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-DATASETS = ("ssdd", "sirst-v2", "hit-uav", "nepu-owod")
+from _cli import REAL_DATASETS, diagnostic_parser
 
 
 def region_tokens(model, processor, samples: list[dict], data_root: Path, batch_size: int = 8):
@@ -71,15 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     import egx_notebook as egx
-    from egx_notebook.model import DEFAULT_CHECKPOINT
     from egx_notebook.model.data.vocabulary import REGION_CLASSES
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
-    p.add_argument("--data", type=Path, required=True, help="folder with train.jsonl and val.jsonl from the dataset builder")
-    p.add_argument("--data-root", type=Path, required=True)
+    p = diagnostic_parser(__doc__)
     p.add_argument("--per-dataset", type=int, default=240, help="training samples per dataset (validation: half)")
-    p.add_argument("--datasets", default=",".join(DATASETS))
+    p.add_argument("--datasets", default=",".join(REAL_DATASETS))
     a = p.parse_args(argv)
 
     model, processor = egx.use(str(a.checkpoint)).load()

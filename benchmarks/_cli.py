@@ -1,0 +1,20 @@
+"""What the model diagnostics in ``benchmarks/`` share: the real datasets and their arguments."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+#: The real datasets with a validation split, in the order the tables list them.
+REAL_DATASETS = ("ssdd", "sirst-v2", "hit-uav", "nepu-owod")
+
+
+def diagnostic_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A parser with ``--checkpoint`` (default: the shipped one), ``--data`` and ``--data-root``."""
+    from egx_notebook.model import DEFAULT_CHECKPOINT
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    p.add_argument("--data", type=Path, required=True, help="folder with the dataset builder's JSONL files")
+    p.add_argument("--data-root", type=Path, required=True, help="the folder holding the datasets (../shared/data)")
+    return p
