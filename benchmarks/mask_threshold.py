@@ -13,7 +13,6 @@ keeps only the connected piece under the point, or nearest to it (``ccN``). The 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
 import numpy as np
@@ -41,6 +40,8 @@ def piece_at(mask: np.ndarray, xy: tuple[float, float]) -> np.ndarray:
 def main(argv: list[str] | None = None) -> None:
     import egx_notebook as egx
     from egx_notebook.model.data.loading import load_sample
+    from egx_notebook.model.metrics import MaskIoUMetric
+    from egx_notebook.model.train import read_samples
     from egx_notebook.views import paint
 
     p = diagnostic_parser(__doc__)
@@ -48,11 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
 
     egx.use(str(a.checkpoint))
-    ious: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    ious: dict[str, dict[str, MaskIoUMetric]] = defaultdict(lambda: defaultdict(MaskIoUMetric))
     n: dict[str, int] = defaultdict(int)
-    with open(a.data / "val.jsonl") as f:
-        samples = [json.loads(line) for line in f]
-    for s in samples:
+    for s in read_samples(a.data / "val.jsonl"):
         if (s["task"] != "segment" or s["dataset"] == "synthetic" or len(s["prompts"]) != 1
                 or s["prompts"][0]["kind"] != "point" or n[s["dataset"]] >= a.per_dataset):
             continue
@@ -73,17 +72,15 @@ def main(argv: list[str] | None = None) -> None:
         h, w = gt.shape
         for name, vmask in variants.items():
             pred = paint([(view, vmask)], y0, y0 + h, x0, x0 + w)
-            union = (pred | gt).sum()
-            iou = (pred & gt).sum() / union if union else 1.0
             for key in (s["dataset"], "all"):
-                ious[key][name].append(float(iou))
+                ious[key][name].update(pred, gt)
 
     names = [f"t{t}" for t in THRESHOLDS] + [f"cc{t}" for t in COMPONENT_THRESHOLDS]
     print("| dataset | points | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for key in sorted(ious, key=lambda k: (k == "all", k)):
-        row = ious[key]
-        print(f"| {key} | {len(row[names[0]])} | " + " | ".join(f"{np.mean(row[k]):.3f}" for k in names) + " |")
+        row = {k: ious[key][k].compute() for k in names}
+        print(f"| {key} | {row[names[0]]['samples']} | " + " | ".join(f"{row[k]['miou']:.3f}" for k in names) + " |")
 
 
 if __name__ == "__main__":

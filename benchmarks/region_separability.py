@@ -18,7 +18,6 @@ same kind of region.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from _cli import REAL_DATASETS, diagnostic_parser
@@ -71,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import egx_notebook as egx
     from egx_notebook.model.data.vocabulary import REGION_CLASSES
+    from egx_notebook.model.train import read_samples
 
     p = diagnostic_parser(__doc__)
     p.add_argument("--per-dataset", type=int, default=240, help="training samples per dataset (validation: half)")
@@ -79,10 +79,7 @@ def main(argv: list[str] | None = None) -> None:
 
     model, processor = egx.use(str(a.checkpoint)).load()
     model.eval()
-    splits = {}
-    for split in ("train", "val"):
-        with open(a.data / f"{split}.jsonl") as f:
-            splits[split] = [json.loads(line) for line in f]
+    splits = {split: read_samples(a.data / f"{split}.jsonl") for split in ("train", "val")}
     print(f"region-token separability: {a.checkpoint}")
     print("| dataset | train / val prompts | own head | fitted probe | majority | val classes |")
     print("|---|---|---|---|---|---|")

@@ -71,7 +71,7 @@ class SegMaskHead(nn.Module):
         corners = torch.stack([torch.stack([x0, y0], -1), torch.stack([x1, y1], -1)], 1).float() / size
         tokens = self.pos(corners[:, None].to(self.pos.positional_embedding.dtype))[:, 0].to(ref.dtype)
         tokens = tokens + self.corner_embed.weight[:2].to(ref.dtype)
-        return torch.where(m.flatten(1).any(-1)[:, None, None], tokens, none)
+        return torch.where(rows.any(-1)[:, None, None], tokens, none)
 
     def forward(self, hidden: torch.Tensor, fused: torch.Tensor, prompt: torch.Tensor | None,
                 s4: torch.Tensor, stem: torch.Tensor) -> torch.Tensor:

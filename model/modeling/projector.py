@@ -66,13 +66,12 @@ class RegionProjector(nn.Module):
     (plus, with ``config.region_detail``, of the stride-4/8 backbone features) concatenated
     with the prompt token, through an MLP."""
 
-    def __init__(self, config, llm_hidden: int, detail_channels: tuple[int, int] | None = None):
+    def __init__(self, config, llm_hidden: int, detail_channels: tuple[int, int]):
         super().__init__()
         d = config.fusion_dim
         self.mlp = nn.Sequential(nn.Linear(2 * d, llm_hidden), nn.GELU(), nn.Linear(llm_hidden, llm_hidden))
         self.norm = _output_norm(config, llm_hidden)
-        self.detail = (RegionDetail(detail_channels, d)
-                       if config.region_detail and detail_channels else None)
+        self.detail = RegionDetail(detail_channels, d) if config.region_detail else None
 
     def forward(self, fused: torch.Tensor, prompt_masks: torch.Tensor, prompt_tokens: torch.Tensor,
                 s4: torch.Tensor | None = None, s8: torch.Tensor | None = None) -> torch.Tensor:
