@@ -35,6 +35,7 @@ class Recipe:
     eval_samples: int = 48
     balance: float = 0.0  # flatten dataset sizes: draw weight n_dataset ** -balance (0 natural mix, 1 equal)
     task_weights: dict = field(default_factory=dict)  # extra draw weight per task, e.g. {"ground": 2.0}
+    dataset_weights: dict = field(default_factory=dict)  # extra draw weight per dataset, after balance
 
     def config_overrides(self) -> dict:
         """The EgxConfig field overrides in ``config`` (without the ``tiny`` switch)."""
@@ -49,7 +50,11 @@ RECIPES: dict[str, Recipe] = {
     # raise max_steps and drop the time budget
     "default": Recipe(name="default", config={"fusion_skip": True, "region_detail": True, "seg_box_tokens": True},
                       max_steps=2400, warmup_steps=100, save_every=200, time_budget_min=80, balance=0.5,
-                      task_weights={"ground": 2.0, "segment": 1.5, "refer": 2.0}),
+                      task_weights={"ground": 2.0, "segment": 1.5, "refer": 2.0},
+                      # version 6: HIT-UAV classes sit in the region tokens but the shared head
+                      # answers "small target" for them; NEPU grounding lags; synthetic scenes
+                      # have had three epochs already
+                      dataset_weights={"hit-uav": 2.0, "nepu-owod": 1.5, "synthetic": 0.5}),
     "smoke": Recipe(
         name="smoke",
         config={"tiny": True},

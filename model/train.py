@@ -157,8 +157,8 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
 
     generator = torch.Generator().manual_seed(recipe.seed + step)
     sampler, mix = None, None
-    if recipe.balance or recipe.task_weights:
-        weights = sample_weights(train_samples, recipe.balance, recipe.task_weights)
+    if recipe.balance or recipe.task_weights or recipe.dataset_weights:
+        weights = sample_weights(train_samples, recipe.balance, recipe.task_weights, recipe.dataset_weights)
         mix = {"dataset": mix_shares(train_samples, weights, "dataset"),
                "task": mix_shares(train_samples, weights, "task")}
         (out / "mix.json").write_text(json.dumps(mix, indent=2))

@@ -4,10 +4,12 @@ The builder's datasets differ in size by 4x (SSDD has 8,768 training samples,
 NEPU-OWOD 2,060), so drawing samples uniformly gives the small datasets few
 steps. :func:`sample_weights` gives each sample a weight
 
-    w = n_dataset ** (-balance) * task_weights.get(task, 1)
+    w = n_dataset ** (-balance) * dataset_weights.get(dataset, 1) * task_weights.get(task, 1)
 
 so that ``balance=0`` keeps the natural mix, ``balance=1`` gives every dataset
-the same share, and ``task_weights`` favours tasks (e.g. grounding) further.
+the same share, ``dataset_weights`` favours datasets the model still gets wrong
+(e.g. HIT-UAV's thermal people) and ``task_weights`` favours tasks (e.g.
+grounding) further.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ __all__ = ["sample_weights", "mix_shares"]
 
 
 def sample_weights(samples: Sequence[dict], balance: float = 0.0,
-                   task_weights: Mapping[str, float] | None = None) -> np.ndarray:
+                   task_weights: Mapping[str, float] | None = None,
+                   dataset_weights: Mapping[str, float] | None = None) -> np.ndarray:
     """Per-sample draw weights (float64, summing to 1).
 
     Parameters
@@ -32,16 +35,25 @@ def sample_weights(samples: Sequence[dict], balance: float = 0.0,
         Exponent in [0, 1] flattening dataset sizes (0: natural mix, 1: equal shares).
     task_weights : mapping, optional
         Extra weight per task name; tasks not listed weigh 1.
+    dataset_weights : mapping, optional
+        Extra weight per dataset name, applied after ``balance``; datasets not listed
+        weigh 1. Every name must be a dataset of ``samples`` (a typo would otherwise
+        silently change nothing).
     """
     if not 0.0 <= balance <= 1.0:
         raise ValueError(f"balance={balance} must lie in [0, 1]")
     task_weights = dict(task_weights or {})
-    bad = {k: v for k, v in task_weights.items() if not v > 0}
+    dataset_weights = dict(dataset_weights or {})
+    bad = {k: v for k, v in {**task_weights, **dataset_weights}.items() if not v > 0}
     if bad:
-        raise ValueError(f"task weights must be positive, got {bad}")
+        raise ValueError(f"task and dataset weights must be positive, got {bad}")
     sizes = Counter(s["dataset"] for s in samples)
-    w = np.array([sizes[s["dataset"]] ** -balance * task_weights.get(s["task"], 1.0) for s in samples],
-                 dtype=np.float64)
+    unknown = sorted(set(dataset_weights) - set(sizes))
+    if unknown:
+        raise ValueError(f"dataset_weights name datasets not in the samples: {unknown}; "
+                         f"the samples hold {sorted(sizes)}")
+    w = np.array([sizes[s["dataset"]] ** -balance * dataset_weights.get(s["dataset"], 1.0)
+                  * task_weights.get(s["task"], 1.0) for s in samples], dtype=np.float64)
     return w / w.sum()
 
 

@@ -42,6 +42,21 @@ def test_task_weights_scale_a_task_within_each_dataset():
     assert favoured == pytest.approx(3 * natural / (3 * natural + (1 - natural)))
 
 
+def test_dataset_weights_scale_a_dataset_after_balancing():
+    s = _samples()
+    shares = mix_shares(s, sample_weights(s, 1.0, dataset_weights={"small": 3.0}))
+    assert shares == pytest.approx({"big": 0.25, "small": 0.75})
+    # the dataset weight does not change the task mix inside the dataset
+    small = [x for x in s if x["dataset"] == "small"]
+    w = sample_weights(s, 1.0, dataset_weights={"small": 3.0})[[x["dataset"] == "small" for x in s]]
+    assert mix_shares(small, w / w.sum(), "task") == pytest.approx(mix_shares(small, sample_weights(small), "task"))
+
+
+def test_a_dataset_weight_for_a_missing_dataset_is_refused():
+    with pytest.raises(ValueError, match="not in the samples"):
+        sample_weights(_samples(), 0.5, dataset_weights={"hit_uav": 2.0})
+
+
 @pytest.mark.parametrize("balance, tasks", [(-0.1, None), (1.5, None), (0.5, {"ground": 0.0})])
 def test_bad_settings_are_refused(balance, tasks):
     with pytest.raises(ValueError):
