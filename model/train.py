@@ -215,6 +215,20 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
     return final
 
 
+def _name_weights(text: str) -> dict[str, float]:
+    """``"hit-uav=2,synthetic=0.5"`` -> ``{"hit-uav": 2.0, "synthetic": 0.5}``."""
+    weights = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"{part!r} is not NAME=WEIGHT (e.g. hit-uav=2)")
+    return weights
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", default="default")
@@ -228,12 +242,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--num-workers", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--balance", type=float, help="flatten dataset sizes in the draw (0 natural mix, 1 equal shares)")
+    p.add_argument("--dataset-weights", type=_name_weights, metavar="NAME=W,...",
+                   help="extra draw weight per dataset, replacing the recipe's (e.g. hit-uav=2,synthetic=0.5)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if out/checkpoint exists")
     p.add_argument("--init-from", type=Path, help="warm-start from this model folder (weights and tokenizer)")
     a = p.parse_args(argv)
     recipe = get_recipe(a.recipe, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
                         time_budget_min=a.time_budget_min, num_workers=a.num_workers, seed=a.seed,
-                        balance=a.balance)
+                        balance=a.balance, dataset_weights=a.dataset_weights)
     if not recipe.synthetic_only and a.data is None:
         p.error(f"recipe {recipe.name!r} needs --data (run python -m egx_notebook.model.data.build first)")
     final = train(recipe, a.data, a.data_root, a.out, resume=not a.no_resume, init_from=a.init_from)

@@ -124,3 +124,13 @@ def test_weighted_draw_writes_its_mix(smoke_run, tmp_path):
     assert mix["task"]["ground"] > natural
     assert sum(mix["dataset"].values()) == pytest.approx(1.0)
     assert json.loads((final2 / "training.json").read_text())["mix"] == mix
+
+
+def test_dataset_weights_parse_from_the_command_line(tmp_path, capsys):
+    from egx_notebook.model.train import _name_weights, main
+
+    assert _name_weights("hit-uav=2, synthetic=0.5") == {"hit-uav": 2.0, "synthetic": 0.5}
+    for bad in ("hit-uav", "hit-uav=lots", "=2"):
+        with pytest.raises(SystemExit):
+            main(["--recipe", "smoke", "--out", str(tmp_path), "--dataset-weights", bad])
+        assert "NAME=WEIGHT" in capsys.readouterr().err
