@@ -50,8 +50,9 @@ def sample_weights(samples: Sequence[dict], balance: float = 0.0,
     sizes = Counter(s["dataset"] for s in samples)
     unknown = sorted(set(dataset_weights) - set(sizes))
     if unknown:
-        raise ValueError(f"dataset_weights name datasets not in the samples: {unknown}; "
-                         f"the samples hold {sorted(sizes)}")
+        raise ValueError(f"dataset_weights name datasets not in the samples: {unknown}; the samples "
+                         f"hold {sorted(sizes)}. Weigh those instead (train: --dataset-weights "
+                         f"NAME=W,...) or none (--dataset-weights '')")
     w = np.array([sizes[s["dataset"]] ** -balance * dataset_weights.get(s["dataset"], 1.0)
                   * task_weights.get(s["task"], 1.0) for s in samples], dtype=np.float64)
     return w / w.sum()

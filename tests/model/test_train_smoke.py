@@ -130,6 +130,7 @@ def test_dataset_weights_parse_from_the_command_line(tmp_path, capsys):
     from egx_notebook.model.train import _name_weights, main
 
     assert _name_weights("hit-uav=2, synthetic=0.5") == {"hit-uav": 2.0, "synthetic": 0.5}
+    assert _name_weights("") == {}  # no dataset weights, e.g. recipe default on other data
     for bad in ("hit-uav", "hit-uav=lots", "=2"):
         with pytest.raises(SystemExit):
             main(["--recipe", "smoke", "--out", str(tmp_path), "--dataset-weights", bad])
