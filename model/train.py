@@ -219,13 +219,14 @@ def _name_weights(text: str) -> dict[str, float]:
     """``"hit-uav=2,synthetic=0.5"`` -> ``{"hit-uav": 2.0, "synthetic": 0.5}``."""
     weights = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
+        name, _, value = part.partition("=")
         try:
-            weights[name.strip()] = float(value)
+            weight = float(value)
         except ValueError:
-            sep = ""
-        if not sep or not name.strip():
+            weight = None
+        if not name.strip() or weight is None:
             raise argparse.ArgumentTypeError(f"{part!r} is not NAME=WEIGHT (e.g. hit-uav=2)")
+        weights[name.strip()] = weight
     return weights
 
 

@@ -44,7 +44,9 @@ def sample_weights(samples: Sequence[dict], balance: float = 0.0,
         raise ValueError(f"balance={balance} must lie in [0, 1]")
     task_weights = dict(task_weights or {})
     dataset_weights = dict(dataset_weights or {})
-    bad = {k: v for k, v in {**task_weights, **dataset_weights}.items() if not v > 0}
+    # kept apart: a task and a dataset may share a name
+    bad = {f"{kind} {k!r}": v for kind, weights in (("task", task_weights), ("dataset", dataset_weights))
+           for k, v in weights.items() if not v > 0}
     if bad:
         raise ValueError(f"task and dataset weights must be positive, got {bad}")
     sizes = Counter(s["dataset"] for s in samples)

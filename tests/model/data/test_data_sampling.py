@@ -52,6 +52,12 @@ def test_dataset_weights_scale_a_dataset_after_balancing():
     assert mix_shares(small, w / w.sum(), "task") == pytest.approx(mix_shares(small, sample_weights(small), "task"))
 
 
+def test_a_bad_task_weight_is_refused_even_beside_a_dataset_of_the_same_name():
+    s = [{"dataset": "ground", "task": "ground"}, {"dataset": "ground", "task": "vqa"}]
+    with pytest.raises(ValueError, match="task 'ground'"):
+        sample_weights(s, 0.0, task_weights={"ground": 0.0}, dataset_weights={"ground": 2.0})
+
+
 def test_a_dataset_weight_for_a_missing_dataset_is_refused():
     with pytest.raises(ValueError, match="not in the samples"):
         sample_weights(_samples(), 0.5, dataset_weights={"hit_uav": 2.0})
