@@ -8,7 +8,8 @@ uses. Reported, per dataset: grounding precision / recall / F1 at IoU 0.5 (whole
 images, per queried class), mask IoU for referring segmentation (by prompt kind),
 SIRST-style set IoU, Pd and Fa per image for infrared small targets, referring
 classification accuracy, counting and presence accuracy, and ROUGE-L for captions.
-Prints a table and writes JSON.
+Masks are cut at the product's ``MASK_THRESHOLD`` unless ``--mask-threshold`` says
+otherwise, so mask scores match what ``da.egx`` returns. Prints a table and writes JSON.
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ class Evaluator:
     """Runs one checkpoint over samples and accumulates the metrics per group."""
 
     def __init__(self, checkpoint: Path, data_root: Path | None, device: str = "cpu",
-                 det_threshold: float | None = None):
+                 det_threshold: float | None = None, mask_threshold: float | None = None):
         import torch
+
+        from egx_notebook.asking import MASK_THRESHOLD
 
         from .data.vocabulary import CLASSES
         from .modeling_egx import EgxForConditionalGeneration
@@ -67,6 +70,7 @@ class Evaluator:
         if det_threshold is not None:
             self.model.config.det_score_threshold = det_threshold
         self.processor = EgxProcessor.from_pretrained(checkpoint)
+        self.mask_threshold = MASK_THRESHOLD if mask_threshold is None else mask_threshold
         self.data_root = data_root
         self.device = device
         self.classes = {c.label: list(c.singular + c.plural) for c in CLASSES.values()}
@@ -111,12 +115,12 @@ class Evaluator:
             if ds in SMALL_TARGET_DATASETS and targets.get("mask") is not None:
                 masks = result.get("masks")
                 pred = (np.zeros_like(targets["mask"], dtype=bool) if masks is None or len(masks) == 0
-                        else (np.asarray(masks) > 0.5).any(axis=0))
+                        else (np.asarray(masks) > self.mask_threshold).any(axis=0))
                 self._metric(f"small_target/{ds}", SmallTargetMetric).update(pred, targets["mask"])
         elif task == "segment" and targets.get("seg_mask") is not None:
             masks = result.get("masks")
             pred = (np.zeros_like(targets["seg_mask"], dtype=bool) if masks is None or len(masks) == 0
-                    else np.asarray(masks[0]) > 0.5)
+                    else np.asarray(masks[0]) > self.mask_threshold)
             kind = loaded["prompts"][0]["kind"] if loaded["prompts"] else "none"
             self._metric(f"segment/{ds}/{kind}", MaskIoUMetric).update(pred, targets["seg_mask"])
             self._metric(f"segment/all/{kind}", MaskIoUMetric).update(pred, targets["seg_mask"])
@@ -163,11 +167,16 @@ def _select(samples: list[dict], max_per_group: int | None) -> list[dict]:
 
 def evaluate(checkpoint: Path, samples: list[dict], data_root: Path | None, *,
              max_per_group: int | None = None, device: str = "cpu",
-             det_threshold: float | None = None) -> dict:
-    """Metrics of ``checkpoint`` on ``samples`` (the builder's validation samples)."""
+             det_threshold: float | None = None, mask_threshold: float | None = None) -> dict:
+    """Metrics of ``checkpoint`` on ``samples`` (the builder's validation samples).
+
+    ``mask_threshold`` is the probability above which a mask pixel counts as the
+    object; None means the product's ``egx_notebook.asking.MASK_THRESHOLD``.
+    """
     from .data.loading import load_sample
 
-    ev = Evaluator(checkpoint, data_root, device=device, det_threshold=det_threshold)
+    ev = Evaluator(checkpoint, data_root, device=device, det_threshold=det_threshold,
+                   mask_threshold=mask_threshold)
     for s in _select(samples, max_per_group):
         loaded = load_sample(s, data_root)
         ev.update(s, loaded, ev.run_sample(loaded))
@@ -206,18 +215,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-per-group", type=int, default=None,
                    help="evaluate at most this many samples per (dataset, task, whole-image) group")
     p.add_argument("--det-threshold", type=float, default=None)
+    p.add_argument("--mask-threshold", type=float, default=None,
+                   help="cut masks at this probability (default: the product's MASK_THRESHOLD)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path)
     a = p.parse_args(argv)
+    from egx_notebook.asking import MASK_THRESHOLD
+
     from . import DEFAULT_CHECKPOINT
     from .train import read_samples
 
     checkpoint = a.checkpoint or DEFAULT_CHECKPOINT
+    mask_threshold = MASK_THRESHOLD if a.mask_threshold is None else a.mask_threshold
     samples = read_samples(a.data / f"{a.split}.jsonl")
     t0 = time.time()
     summary = evaluate(checkpoint, samples, a.data_root, max_per_group=a.max_per_group,
-                       device=a.device, det_threshold=a.det_threshold)
-    summary["_run"] = {"checkpoint": str(checkpoint), "split": a.split,
+                       device=a.device, det_threshold=a.det_threshold, mask_threshold=mask_threshold)
+    summary["_run"] = {"checkpoint": str(checkpoint), "split": a.split, "mask_threshold": mask_threshold,
                        "max_per_group": a.max_per_group, "seconds": round(time.time() - t0, 1)}
     report(summary, a.out)
 

@@ -108,6 +108,14 @@ def test_evaluate_cli_on_the_final_model(smoke_run, tmp_path):
     ground = next(v for k, v in summary.items() if k.startswith("ground/"))
     assert 0.0 <= ground["f1"] <= 1.0
 
+    from egx_notebook.asking import MASK_THRESHOLD
+
+    assert summary["_run"]["mask_threshold"] == MASK_THRESHOLD  # scores what da.egx returns
+    main(["--checkpoint", str(out / "final"), "--data", str(data), "--out", str(report), "--mask-threshold", "1.0"])
+    cut_out = json.loads(report.read_text())  # no probability exceeds 1: every mask is empty
+    assert cut_out["_run"]["mask_threshold"] == 1.0
+    assert all(v["pooled_iou"] == 0.0 for k, v in cut_out.items() if k.startswith("segment/"))
+
 
 def test_weighted_draw_writes_its_mix(smoke_run, tmp_path):
     from egx_notebook.model.data.sampling import mix_shares, sample_weights
