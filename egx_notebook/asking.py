@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Sequence
 
 import numpy as np
@@ -26,11 +27,29 @@ MASK_THRESHOLD = 0.3
 
 
 def raster_key(da: xr.DataArray) -> Any:
-    """Identity of the raster's data for the encoded-view cache."""
+    """Identity of the raster's data for the encoded-view cache.
+
+    Dask-backed data are named by their graph; other data by the variable's identity
+    (the cache holds the variable, so its ``id`` cannot be reused by another raster
+    while the entry lives) and, where known, the file it came from.
+    """
     data = da.variable._data
     if hasattr(data, "name") and hasattr(data, "dask") and isinstance(getattr(data, "name", None), str):
         return ("dask", data.name)
     return ("id", id(da.variable), da.attrs.get("egx_path"), tuple(da.shape))
+
+
+def in_memory(da: xr.DataArray) -> bool:
+    """Whether the raster's values are a NumPy array in memory (and so may be edited in place)."""
+    return isinstance(da.variable._data, np.ndarray)
+
+
+def pixels_digest(arr: np.ndarray) -> str:
+    """Digest of a view's pixels: an in-memory raster edited in place gets a new cache key."""
+    arr = np.ascontiguousarray(arr)
+    h = hashlib.blake2b(arr.view(np.uint8).reshape(-1), digest_size=16)
+    h.update(repr((arr.shape, arr.dtype.str)).encode())
+    return h.hexdigest()
 
 
 class _Request:
@@ -40,7 +59,6 @@ class _Request:
         self.profile: SourceProfile = source_profile(da)
         self.engine = engine
         self.bands = da.isel(band=list(self.profile.band_index)) if "band" in da.dims else da.expand_dims("band")
-        self._keep_alive = da.variable  # the cache key uses its id
 
     def read(self, view: View) -> np.ndarray:
         arr = read_view(self.bands, view)
@@ -50,9 +68,15 @@ class _Request:
 
     def run(self, view: View, task: str, question: str | None, prompts: Sequence[PixelPrompt], history, max_new_tokens: int) -> dict:
         key = (raster_key(self.da), view, self.profile)
+        read = lambda: self.read(view)  # noqa: E731
+        if in_memory(self.da):  # cheap to read again; catches edits in place
+            pixels = self.read(view)
+            key += (pixels_digest(pixels),)
+            read = lambda: pixels  # noqa: E731
         return self.engine.answer(
             key=key,
-            read=lambda: self.read(view),
+            read=read,
+            owner=self.da.variable,
             source=self.profile.source,
             sar_scale=self.profile.sar_scale,
             task=task,

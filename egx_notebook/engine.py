@@ -3,7 +3,10 @@
 ``egx.use(...)`` only records what to load; the checkpoint is read on the first
 question. Each encoded view (image features of one window at one zoom level of
 one raster with one band choice) is cached, so follow-up prompts on the same
-view skip the image encoder, as segment-anything's predictor does.
+view skip the image encoder, as segment-anything's predictor does. A cache entry
+keeps its raster's variable, so a new raster never inherits an old one's entry;
+views of in-memory rasters are also keyed by a digest of their pixels, so a raster
+edited in place is encoded again.
 """
 
 from __future__ import annotations
@@ -164,11 +167,16 @@ class Engine:
         """Forget every encoded view."""
         self._cache.clear()
 
-    def encode(self, key: Any, read: Callable[[], np.ndarray], source: str, sar_scale: str | None) -> tuple[Any, Any]:
-        """(image inputs, image features) of a view, encoded at most once per ``key``."""
+    def encode(self, key: Any, read: Callable[[], np.ndarray], source: str, sar_scale: str | None,
+               owner: Any = None) -> tuple[Any, Any]:
+        """(image inputs, image features) of a view, encoded at most once per ``key``.
+
+        ``owner`` (the raster's variable) is kept with the entry, so an ``id`` in the
+        key cannot be reused by a new raster while the entry is cached.
+        """
         if key in self._cache:
             self._cache.move_to_end(key)
-            return self._cache[key]
+            return self._cache[key][:2]
         import torch
 
         model, processor = self.load()
@@ -180,7 +188,7 @@ class Engine:
                 image.source_ids.to(self._device),
                 image.valid_mask.to(self._device, self._dtype),
             )
-        self._cache[key] = (image, feats)
+        self._cache[key] = (image, feats, owner)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return image, feats
@@ -197,12 +205,13 @@ class Engine:
         prompts: Sequence[dict],
         history: Sequence[tuple[str, str]] = (),
         max_new_tokens: int = 48,
+        owner: Any = None,
     ) -> dict:
         """Run one task on one view and return the processor's post-processed result (view pixels)."""
         import torch
 
         model, processor = self.load()
-        image, feats = self.encode(key, read, source, sar_scale)
+        image, feats = self.encode(key, read, source, sar_scale, owner=owner)
         text = processor.build_inputs(task, question, n_regions=len(prompts), history=list(history))
         prompt_masks = processor.rasterize_prompts(list(prompts), image.geometry)
         with torch.inference_mode():

@@ -76,6 +76,40 @@ def test_encoded_view_is_cached(optical_tif, fake_engine):
     assert model.encode_calls == before + 1, "the second prompt on the same view must skip encode_images"
 
 
+def test_an_in_memory_raster_edited_in_place_is_encoded_again(fake_engine):
+    from core_rasters import memory_raster
+
+    _, model, processor = fake_engine
+    da = memory_raster((3, 64, 64))
+    da.egx.caption()
+    da.egx.caption()
+    assert model.encode_calls == 1  # unchanged pixels: the cached view
+    da.values[:] = 7.0  # the same array, edited in place
+    da.egx.caption()
+    assert model.encode_calls == 2, "an edited raster must not be answered from its old encoding"
+    assert np.all(processor.arrays[-1] == 7.0)
+
+
+def test_rasters_made_one_after_another_never_share_an_encoding(fake_engine, tmp_path):
+    from core_rasters import write_tif
+
+    _, model, processor = fake_engine
+    # a new raster often lands where a dropped one was, so ids repeat: the cache must not
+    for i in range(40):
+        da = xr.DataArray(np.full((3, 64, 64), float(i), "float32"), dims=("band", "y", "x"),
+                          coords={"y": np.arange(64.0), "x": np.arange(64.0)}, attrs={"egx_source": "optical"})
+        da.egx.refer(point=(30, 30))
+        assert np.all(processor.arrays[-1] == float(i)), f"raster {i} was answered from another's encoding"
+        del da
+    for i in range(6):  # the same file path rewritten between opens
+        da = egx.open_raster(write_tif(tmp_path / "scene.tif", np.full((3, 64, 64), float(i), "float32")),
+                             source="optical")
+        da.egx.caption()
+        assert np.all(processor.arrays[-1] == float(i)), f"file version {i} was answered from another's encoding"
+        del da
+    assert model.encode_calls == 46
+
+
 def test_chat_carries_history(optical_tif, fake_engine):
     _, _, processor = fake_engine
     da = egx.open_raster(optical_tif)
