@@ -18,7 +18,7 @@ import importlib
 from typing import Any
 
 from egx_notebook import accessor as _accessor  # noqa: F401  (registers da.egx / ds.egx)
-from egx_notebook.errors import CRSError, EgxError, ModelError, PromptError, SourceError
+from egx_notebook.errors import CRSError, EgxError, LabelError, ModelError, PromptError, SourceError
 
 __version__ = "0.1.0"
 
@@ -28,6 +28,8 @@ _LAZY = {
     "Answer": ("egx_notebook.answer", "Answer"),
     "Chat": ("egx_notebook.chat", "Chat"),
     "datasets": ("egx_notebook.datasets", None),
+    "match_regions": ("egx_notebook.scoring", "match_regions"),
+    "score_regions": ("egx_notebook.scoring", "score_regions"),
 }
 
 __all__ = [
@@ -36,11 +38,14 @@ __all__ = [
     "Answer",
     "Chat",
     "datasets",
+    "match_regions",
+    "score_regions",
     "EgxError",
     "PromptError",
     "SourceError",
     "CRSError",
     "ModelError",
+    "LabelError",
     "__version__",
 ]
 

@@ -153,7 +153,7 @@ class EgxDataArrayAccessor:
     @_doc
     def ground(self, expression: str, *, point: Any = None, box: Any = None, polygon: Any = None, mask: Any = None,
                crs: Any = None, level: str = "auto", overlap: float = 0.25, iou: float = 0.5, max_tiles: int = 256,
-               whole_up_to: float = 4.0, max_new_tokens: int = 48):
+               whole_up_to: float = 4.0, min_score: float | None = None, max_new_tokens: int = 48):
         """Find all objects matching ``expression`` (boxes and masks).
 
         Without prompts, a chip whose long side is at most ``whole_up_to`` times
@@ -178,6 +178,11 @@ class EgxDataArrayAccessor:
         whole_up_to : float
             Long side, in model inputs, up to which the raster is looked at whole;
             ``1`` tiles everything larger than one input.
+        min_score : float, optional
+            Keep detections scoring at least this, in [0, 1); default the model's
+            own threshold (``det_score_threshold`` in its config, 0.3 for the
+            default model). Lower it to trade precision for recall, e.g. to sweep
+            thresholds against your labels with :func:`egx_notebook.score_regions`.
         """
         from egx_notebook.asking import run_ground
         from egx_notebook.prompts import check_question
@@ -185,7 +190,8 @@ class EgxDataArrayAccessor:
         check_question(expression)
         question = f"Find all {expression.strip()}."
         return run_ground(self._obj, expression.strip(), question, level=level, overlap=overlap, iou=iou,
-                          max_tiles=max_tiles, whole_up_to=whole_up_to, max_new_tokens=max_new_tokens, point=point,
+                          max_tiles=max_tiles, whole_up_to=whole_up_to, min_score=min_score,
+                          max_new_tokens=max_new_tokens, point=point,
                           box=box, polygon=polygon, mask=mask, crs=crs)
 
     @_doc

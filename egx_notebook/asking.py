@@ -52,6 +52,15 @@ def pixels_digest(arr: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def check_min_score(min_score: float | None) -> None:
+    """Refuse a detection score threshold outside [0, 1)."""
+    if min_score is None:
+        return
+    if isinstance(min_score, bool) or not isinstance(min_score, (int, float, np.floating)) or not 0 <= min_score < 1:
+        raise PromptError(f"min_score must be a number in [0, 1) (or None for the model's own threshold), "
+                          f"not {min_score!r}.")
+
+
 class _Request:
     def __init__(self, da: xr.DataArray, engine: Engine) -> None:
         self.da = da
@@ -66,7 +75,8 @@ class _Request:
             arr = np.repeat(arr, self.profile.repeat_to // arr.shape[0], axis=0)
         return arr
 
-    def run(self, view: View, task: str, question: str | None, prompts: Sequence[PixelPrompt], history, max_new_tokens: int) -> dict:
+    def run(self, view: View, task: str, question: str | None, prompts: Sequence[PixelPrompt], history, max_new_tokens: int,
+            min_score: float | None = None) -> dict:
         key = (raster_key(self.da), view, self.profile)
         read = lambda: self.read(view)  # noqa: E731
         if in_memory(self.da):  # cheap to read again; catches edits in place
@@ -84,6 +94,7 @@ class _Request:
             prompts=[p.to_view(view) for p in prompts],
             history=history,
             max_new_tokens=max_new_tokens,
+            min_score=min_score,
         )
 
 
@@ -146,14 +157,16 @@ def run_task(
     history: Sequence[tuple[str, str]] = (),
     label: str | None = None,
     max_new_tokens: int = 48,
+    min_score: float | None = None,
     engine: Engine | None = None,
 ) -> Answer:
     """Answer one task on ``da`` (see :class:`egx_notebook.accessor.EgxDataArrayAccessor`)."""
     question = check_question(question, required=False)
+    check_min_score(min_score)
     req = _Request(da, engine or get_engine())
     prompts = parse_prompts(req.grid, point=point, box=box, polygon=polygon, mask=mask, crs=crs)
     view = choose_view(req.grid, prompts_bounds(prompts), level, req.engine.input_size)
-    result = req.run(view, task, question, prompts, history, max_new_tokens)
+    result = req.run(view, task, question, prompts, history, max_new_tokens, min_score)
     return Answer(
         text=str(result.get("text", "")),
         task=task,
@@ -179,6 +192,7 @@ def run_ground(
     max_tiles: int = 256,
     whole_up_to: float = 4.0,
     max_new_tokens: int = 48,
+    min_score: float | None = None,
     engine: Engine | None = None,
     **prompt_kwargs: Any,
 ) -> Answer:
@@ -190,13 +204,14 @@ def run_ground(
     """
     if not whole_up_to > 0:
         raise PromptError(f"whole_up_to must be a positive number of model inputs, got {whole_up_to!r}.")
+    check_min_score(min_score)
     req = _Request(da, engine or get_engine())
     size = req.engine.input_size
     has_prompts = any(prompt_kwargs.get(k) is not None for k in ("point", "box", "polygon", "mask"))
     big = max(req.grid.height, req.grid.width) > whole_up_to * size
     if has_prompts or level in ("scene", "region") or not big:
         return run_task(da, "ground", question, level=level, label=expression, max_new_tokens=max_new_tokens,
-                        engine=req.engine, **prompt_kwargs)
+                        min_score=min_score, engine=req.engine, **prompt_kwargs)
     if level != "auto":
         raise PromptError(f"unknown level {level!r}; use 'auto', 'scene' or 'region'.")
     views = tile_views(req.grid.height, req.grid.width, size, overlap)
@@ -208,7 +223,7 @@ def run_ground(
     detections: list[Detection] = []
     raws = []
     for view in views:
-        result = req.run(view, "ground", question, [], (), max_new_tokens)
+        result = req.run(view, "ground", question, [], (), max_new_tokens, min_score)
         raws.append(result)
         detections.extend(_detections(result, view, 0, expression))
     with_box = [d for d in detections if d.box_px is not None]

@@ -206,8 +206,12 @@ class Engine:
         history: Sequence[tuple[str, str]] = (),
         max_new_tokens: int = 48,
         owner: Any = None,
+        min_score: float | None = None,
     ) -> dict:
-        """Run one task on one view and return the processor's post-processed result (view pixels)."""
+        """Run one task on one view and return the processor's post-processed result (view pixels).
+
+        ``min_score`` replaces the model's own detection score threshold for this call.
+        """
         import torch
 
         model, processor = self.load()
@@ -221,6 +225,7 @@ class Engine:
                 attention_mask=text["attention_mask"].to(self._device),
                 prompt_masks=prompt_masks.to(self._device, self._dtype),
                 max_new_tokens=max_new_tokens,
+                **({} if min_score is None else {"det_score_threshold": float(min_score)}),
             )
         return processor.post_process(out, image.geometry)[0]
 

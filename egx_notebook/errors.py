@@ -7,7 +7,7 @@ package raises on purpose.
 
 from __future__ import annotations
 
-__all__ = ["EgxError", "PromptError", "SourceError", "CRSError", "ModelError"]
+__all__ = ["EgxError", "PromptError", "SourceError", "CRSError", "ModelError", "LabelError"]
 
 
 class EgxError(Exception):
@@ -28,3 +28,7 @@ class CRSError(EgxError, ValueError):
 
 class ModelError(EgxError, RuntimeError):
     """The model cannot be loaded or run."""
+
+
+class LabelError(EgxError, ValueError):
+    """Reference labels given for scoring (true regions) are unusable."""

@@ -335,8 +335,11 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
                  image_features: EgxImageFeatures | None = None, pixel_values: torch.Tensor | None = None,
                  source_ids: torch.Tensor | None = None, valid_mask: torch.Tensor | None = None,
                  prompt_masks: torch.Tensor | None = None, prompt_valid: torch.Tensor | None = None,
-                 max_new_tokens: int = 48, **kwargs) -> EgxGenerateOutput:
+                 max_new_tokens: int = 48, det_score_threshold: float | None = None,
+                 **kwargs) -> EgxGenerateOutput:
         """Greedy decoding with a KV cache, then the pixel heads for each ``[SEG]``/``[DET]``.
+
+        ``det_score_threshold`` overrides ``config.det_score_threshold`` for this call.
 
         Rows of ``input_ids`` (left-padded, see ``EgxProcessor.pad``) may share one
         encoded view (``image_features`` with batch 1) or have one each. Decoding
@@ -368,7 +371,8 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
                     seg_masks[r] = torch.cat([seg_masks[r], logits[i: i + 1]])
             else:
                 maps = self.run_det(rows, hidden, feats, fused)
-                decoded = self.det_head.decode(maps, c.det_score_threshold, c.det_max_detections,
+                threshold = c.det_score_threshold if det_score_threshold is None else det_score_threshold
+                decoded = self.det_head.decode(maps, threshold, c.det_max_detections,
                                                c.det_nms_kernel, c.det_min_box, canvas=s,
                                                valid_mask=feats.valid_mask[rows])
                 for i, r in enumerate(rows.tolist()):

@@ -231,3 +231,22 @@ def test_follow_up_prompts_reuse_the_encoded_view(steered_engine):
     finally:
         del model.encode_images
     assert len(calls) == 2  # one zoom window and the scene, each encoded once
+
+
+def test_min_score_replaces_the_models_threshold_for_one_call(steered_engine):
+    da = memory_raster((3, 96, 112), crs=UTM)
+
+    def box_scores(ans):
+        return sorted(d.score for d in ans.detections if d.box_px is not None)
+
+    default = box_scores(da.egx.ground("ship", level="scene"))
+    everything = box_scores(da.egx.ground("ship", level="scene", min_score=0.0))
+    assert len(default) >= 2 and len(everything) >= len(default)
+    cut = (default[0] + default[1]) / 2  # above the lowest box the model's own threshold keeps
+    strict = box_scores(da.egx.ground("ship", level="scene", min_score=cut))
+    assert strict == pytest.approx(default[1:]) and min(strict) >= cut
+    assert box_scores(da.egx.ground("ship", level="scene", min_score=0.999)) == []
+    assert box_scores(da.egx.ground("ship", level="scene")) == pytest.approx(default)  # the model's own threshold again
+    for bad in (-0.1, 1.0, "0.5", True):
+        with pytest.raises(egx.PromptError, match="min_score"):
+            da.egx.ground("ship", min_score=bad)
