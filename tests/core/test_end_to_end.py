@@ -246,6 +246,10 @@ def test_min_score_replaces_the_models_threshold_for_one_call(steered_engine):
     strict = box_scores(da.egx.ground("ship", level="scene", min_score=cut))
     assert strict == pytest.approx(default[1:]) and min(strict) >= cut
     assert box_scores(da.egx.ground("ship", level="scene", min_score=0.999)) == []
+    big = memory_raster((3, 200, 300), crs=UTM)
+    tiled = big.egx.ground("ship", whole_up_to=1)  # 128 px tiles over 300 x 200: the tile path
+    assert len(tiled.views) > 1 and box_scores(tiled)
+    assert box_scores(big.egx.ground("ship", whole_up_to=1, min_score=0.999)) == []
     assert box_scores(da.egx.ground("ship", level="scene")) == pytest.approx(default)  # the model's own threshold again
     for bad in (-0.1, 1.0, "0.5", True):
         with pytest.raises(egx.PromptError, match="min_score"):
