@@ -48,7 +48,8 @@ def _frame(obj: Any, what: str, crs: Any = None):
     bad = [i for i, g in zip(obj.index, geoms) if g is None or g.is_empty or not g.is_valid or g.area <= 0]
     if bad:
         raise LabelError(f"{what} rows {bad[:5]}{' ...' if len(bad) > 5 else ''} have a missing, empty, invalid or "
-                         "zero-area geometry; drop them or repair them (e.g. shapely.make_valid) before scoring.")
+                         "zero-area geometry; drop them or repair them (e.g. shapely.make_valid) before scoring "
+                         "(points or lines: buffer them to the objects' size, e.g. truth.buffer(5)).")
     return obj
 
 

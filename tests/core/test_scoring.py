@@ -85,6 +85,8 @@ def test_unusable_labels_are_refused():
     for truth in ([bowtie], gpd.GeoDataFrame(geometry=[None], crs=UTM), [box(0, 0, 0, 5)]):
         with pytest.raises(egx.LabelError, match="make_valid"):
             egx.score_regions(found, truth)
+    with pytest.raises(egx.LabelError, match="buffer"):
+        egx.score_regions(found, [_utm(5, 5, 6, 6).centroid])  # point labels: say how to use them
     with pytest.raises(egx.LabelError, match="GeoDataFrame"):
         egx.score_regions(found, np.zeros((2, 4)))
 
