@@ -118,30 +118,23 @@ def match_regions(found: Any, truth: Any, *, iou: float = 0.5, by: str = "box"):
 def _match(found: Any, truth: Any, iou: float, by: str):
     import pandas as pd
 
+    from egx_notebook.model.metrics import greedy_match  # numpy only, no torch
+
     if not (isinstance(iou, (int, float)) and 0 < iou <= 1):
         raise LabelError(f"iou must be a number in (0, 1], not {iou!r}; 0.5 is the usual detection threshold.")
     if by not in _BY:
         raise LabelError(f"by must be one of {_BY}, not {by!r}.")
     found, truth = _aligned(found, truth)
-    pairs = _iou_pairs(found.geometry.values, truth.geometry.values, by)
-    candidates: dict[int, list[tuple[float, int]]] = {}
-    for (i, j), v in pairs.items():
-        if v >= iou:
-            candidates.setdefault(i, []).append((v, j))
-    scores = found["score"].to_numpy(dtype=float) if "score" in found.columns else np.zeros(len(found))
-    taken: set[int] = set()
-    matched: list[Any] = [None] * len(found)
-    ious = np.zeros(len(found))
-    for i in np.argsort(-scores, kind="stable"):
-        free = [(v, j) for v, j in candidates.get(int(i), []) if j not in taken]
-        if free:
-            v, j = max(free)
-            taken.add(j)
-            matched[i], ious[i] = truth.index[j], v
+    pair_iou = np.zeros((len(found), len(truth)))
+    for (i, j), v in _iou_pairs(found.geometry.values, truth.geometry.values, by).items():
+        pair_iou[i, j] = v
+    scores = found["score"].to_numpy(dtype=float) if "score" in found.columns else None
+    assigned = greedy_match(pair_iou, scores, iou)
     out = found.copy()
-    out["truth"] = pd.Series(matched, index=out.index, dtype=object)  # index labels as given; None: no match
-    out["iou"] = ious
-    out["match"] = np.array([m is not None for m in matched], dtype=bool)  # bool even when empty: frames concat
+    # index labels as given, None without a match; match is bool even when empty, so frames concat
+    out["truth"] = pd.Series([truth.index[j] if j >= 0 else None for j in assigned], index=out.index, dtype=object)
+    out["iou"] = np.array([pair_iou[i, j] if j >= 0 else 0.0 for i, j in enumerate(assigned)], dtype=float)
+    out["match"] = assigned >= 0
     return out, len(truth)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = [
     "box_iou",
+    "greedy_match",
     "match_boxes",
     "GroundingMetric",
     "MaskIoUMetric",
@@ -48,26 +49,38 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
-def match_boxes(
-    pred: np.ndarray, scores: np.ndarray | None, gt: np.ndarray, iou_threshold: float = 0.5
-) -> tuple[int, int, int]:
-    """Greedy one-to-one matching by descending score; returns (TP, FP, FN)."""
-    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 4)
-    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+def greedy_match(iou: np.ndarray, scores: np.ndarray | None = None, iou_threshold: float = 0.5) -> np.ndarray:
+    """One-to-one matching of predictions (rows of ``iou``) to ground truths (columns).
+
+    In descending ``scores`` (row order when None), each prediction takes the unmatched
+    ground truth it overlaps most, if that IoU reaches ``iou_threshold``. Returns, per
+    prediction, the index of its ground truth or -1.
+    """
+    iou = np.asarray(iou, dtype=np.float64)
+    n, m = iou.shape
     if scores is None:
-        scores = np.ones(len(pred))
+        scores = np.ones(n)
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    iou = box_iou(pred[order], gt)
-    taken = np.zeros(len(gt), dtype=bool)
-    tp = 0
-    for i in range(len(order)):
-        if len(gt) == 0:
+    taken = np.zeros(m, dtype=bool)
+    assigned = np.full(n, -1, dtype=np.int64)
+    for i in order:
+        if m == 0:
             break
         cand = np.where(taken, -1.0, iou[i])
         j = int(np.argmax(cand))
         if cand[j] >= iou_threshold:
             taken[j] = True
-            tp += 1
+            assigned[i] = j
+    return assigned
+
+
+def match_boxes(
+    pred: np.ndarray, scores: np.ndarray | None, gt: np.ndarray, iou_threshold: float = 0.5
+) -> tuple[int, int, int]:
+    """Greedy one-to-one matching by descending score (:func:`greedy_match`); returns (TP, FP, FN)."""
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1, 4)
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+    tp = int((greedy_match(box_iou(pred, gt), scores, iou_threshold) >= 0).sum())
     return tp, len(pred) - tp, len(gt) - tp
 
 
