@@ -13,10 +13,15 @@ from typing import Callable
 
 import ipywidgets as W
 
-__all__ = ["ChatPanel", "TASKS"]
+__all__ = ["ChatPanel", "MIN_SCORES", "TASKS"]
 
 #: Task buttons beside "Ask", in display order.
 TASKS = ("refer", "ground", "segment", "caption")
+
+#: Choices of the "min score" dropdown besides the model's own detection threshold.
+MIN_SCORES = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+# a string, not None: ipywidgets' Dropdown reads a None value as "nothing selected"
+_MODEL_THRESHOLD = "model"
 
 _TASK_HELP = {
     "ask": "Ask the question about the drawn regions (or the whole scene)",
@@ -44,6 +49,9 @@ class ChatPanel(W.VBox):
     ask_button : ipywidgets.Button
         Labelled "Ask".
     task_buttons : dict of str -> ipywidgets.Button
+    min_score : ipywidgets.Dropdown
+        Lowest detection score ``ground`` keeps: "model's" (the checkpoint's own
+        threshold) or 0.05 to 0.9; read it as ``panel.ground_min_score``.
     history : ipywidgets.HTML
         The conversation.
     progress : ipywidgets.IntProgress
@@ -70,6 +78,12 @@ class ChatPanel(W.VBox):
             b.add_class(f"egx-task-{task}")
             b.on_click(lambda _b, t=task: self.submit(t))
             self.task_buttons[task] = b
+        self.min_score = W.Dropdown(
+            options=[("model's", _MODEL_THRESHOLD)] + [(f"{t:.2f}", t) for t in MIN_SCORES],
+            value=_MODEL_THRESHOLD, description="min score",
+            tooltip="lowest detection score 'ground' keeps (model's: the checkpoint's own threshold)",
+            layout=W.Layout(width="200px"), style={"description_width": "70px"})
+        self.min_score.add_class("egx-min-score")
         self.target = W.Dropdown(options=targets or [], description="ask about",
                                  layout=W.Layout(display="flex" if targets and len(targets) > 1 else "none"))
         self.prompts_info = W.HTML("<i>No regions drawn: questions are about the whole scene.</i>")
@@ -88,6 +102,7 @@ class ChatPanel(W.VBox):
                 self.target,
                 W.HBox([self.question, self.ask_button]),
                 W.HBox(list(self.task_buttons.values())),
+                self.min_score,
                 W.HBox([self.prompts_info, self.clear_button]),
                 self.progress,
                 self.error,
@@ -97,6 +112,12 @@ class ChatPanel(W.VBox):
             **kwargs,
         )
         self.add_class("egx-chat")
+
+    @property
+    def ground_min_score(self) -> float | None:
+        """The ``min_score`` for ``ground``: None keeps the model's own threshold."""
+        value = self.min_score.value
+        return None if value == _MODEL_THRESHOLD else float(value)
 
     @property
     def busy(self) -> bool:

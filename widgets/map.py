@@ -419,7 +419,7 @@ class EgxMap(W.HBox):
         if task == "ground":
             if not question:
                 raise PromptError("type what to find in the question box first (e.g. 'ship'), then press ground.")
-            return acc.ground(question, **prompts)
+            return acc.ground(question, min_score=self.chat.ground_min_score, **prompts)
         if task == "caption":
             return acc.caption()
         if task == "refer":

@@ -189,6 +189,30 @@ def test_task_buttons_and_python_ask(utm_optical, tiny_model):
     assert ans is m.last_answer and len(m.answers) == 3
 
 
+def test_min_score_dropdown_is_passed_to_ground(utm_optical, tiny_model, monkeypatch):
+    from egx_notebook.accessor import EgxDataArrayAccessor
+
+    seen = []
+    original = EgxDataArrayAccessor.ground
+
+    def recording(self, expression, **kwargs):  # records, then runs the real ground()
+        seen.append(kwargs.get("min_score"))
+        return original(self, expression, **kwargs)
+
+    monkeypatch.setattr(EgxDataArrayAccessor, "ground", recording)
+    m = EgxMap(utm_optical)
+    assert m.chat.min_score.value == "model" and m.chat.ground_min_score is None
+    m.chat.question.value = "ship"
+    for choice in (0.05, 0.9, "model"):
+        m.chat.min_score.value = choice
+        m.chat.task_buttons["ground"].click()
+        assert m.chat.error.value == "", m.chat.error.value
+    assert seen == [0.05, 0.9, None]
+    assert [a.task for a in m.answers] == ["ground"] * 3
+    with pytest.raises(Exception):  # the dropdown offers only valid thresholds
+        m.chat.min_score.value = 1.5
+
+
 def test_prompt_off_the_raster_is_shown_in_the_panel(utm_optical, tiny_model):
     m = EgxMap(utm_optical)
     send_draw(m.draw_control, "draw:created", point_feature(0.0, 0.0))  # far outside the scene
