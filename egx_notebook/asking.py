@@ -15,7 +15,7 @@ from egx_notebook.grid import Grid, grid_of
 from egx_notebook.prompts import PixelPrompt, check_question, parse_prompts, prompts_bounds
 from egx_notebook.sources import SourceProfile, source_profile
 from egx_notebook.tiling import nms, tile_views
-from egx_notebook.views import View, choose_view, read_view
+from egx_notebook.views import View, choose_view, read_view, region_side
 
 __all__ = ["run_task", "MASK_THRESHOLD"]
 
@@ -165,7 +165,8 @@ def run_task(
     check_min_score(min_score)
     req = _Request(da, engine or get_engine())
     prompts = parse_prompts(req.grid, point=point, box=box, polygon=polygon, mask=mask, crs=crs)
-    view = choose_view(req.grid, prompts_bounds(prompts), level, req.engine.input_size)
+    side = region_side([p.kind for p in prompts], task, req.profile.source)
+    view = choose_view(req.grid, prompts_bounds(prompts), level, req.engine.input_size, min_region_side=side)
     result = req.run(view, task, question, prompts, history, max_new_tokens, min_score)
     return Answer(
         text=str(result.get("text", "")),

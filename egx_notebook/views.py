@@ -25,6 +25,12 @@ from egx_notebook.grid import Grid
 __all__ = ["View", "choose_view", "read_view", "reduce_mask", "LEVELS", "STRIPE_BYTES"]
 
 LEVELS = ("auto", "scene", "region")
+#: Smallest region window around prompts with an extent (boxes, shapes, masks), raster pixels.
+MIN_REGION_SIDE = 64
+#: Smallest region window around point-only prompts. A point does not tell the object's size,
+#: and a 64-px window cuts through objects larger than it (oil wells at 0.41 m, ships); 128 px
+#: answered better on every validation dataset (benchmarks/point_window.py).
+POINT_REGION_SIDE = 128
 #: Bytes read per stripe when decimating a file-backed (non-dask) window.
 STRIPE_BYTES = 32 * 2**20
 
@@ -70,6 +76,18 @@ def _fit(start: float, side: int, size: int) -> tuple[int, int]:
     return off, side
 
 
+def region_side(kinds: Sequence[str], task: str, source: str) -> int:
+    """Smallest region window for prompts of ``kinds`` asked with ``task`` on a ``source`` raster.
+
+    Point-only prompts get :data:`POINT_REGION_SIDE`, except masks of infrared points
+    (``segment``): infrared targets are a few pixels across and their masks need the
+    64-px zoom. Everything else gets :data:`MIN_REGION_SIDE`.
+    """
+    if kinds and all(k == "point" for k in kinds) and not (task == "segment" and source == "infrared"):
+        return POINT_REGION_SIDE
+    return MIN_REGION_SIDE
+
+
 def choose_view(
     grid: Grid,
     bounds: tuple[float, float, float, float] | None,
@@ -77,7 +95,7 @@ def choose_view(
     input_size: int,
     *,
     context: float = 3.0,
-    min_region_side: int = 64,
+    min_region_side: int = MIN_REGION_SIDE,
 ) -> View:
     """Choose the view for a request.
 
@@ -99,7 +117,7 @@ def choose_view(
     context : float
         How many times the prompt extent the region window spans.
     min_region_side : int
-        Smallest region window in raster pixels (a point prompt gets this). The
+        Smallest region window in raster pixels (see :func:`region_side`). The
         default model was trained on zoom windows of 1.2-4x the object and at
         least 64 px, so a 5-px infrared target is seen 4x enlarged.
     """

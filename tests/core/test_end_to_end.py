@@ -113,11 +113,16 @@ def test_masks_and_boxes_land_on_the_input_grid(kind, steered_engine):
 
 def test_region_level_zooms_in_and_maps_back(steered_engine):
     da = memory_raster((3, 300, 400), crs=UTM)
-    ans = da.egx.segment(point=utm_point(300.5, 250.5))
+    ans = da.egx.segment(point=utm_point(200.5, 150.5))
     assert ans.view.level == "region" and ans.view.factor == 1
     x0, y0, x1, y1 = ans.view.window
-    assert x0 <= 300 < x1 and y0 <= 250 < y1 and abs((x0 + x1) / 2 - 300.5) <= 1 and abs((y0 + y1) / 2 - 250.5) <= 1
-    assert ans.view.shape[0] < 300 and ans.view.shape[1] < 400  # a window, not the scene
+    assert x0 <= 200 < x1 and y0 <= 150 < y1 and abs((x0 + x1) / 2 - 200.5) <= 1 and abs((y0 + y1) / 2 - 150.5) <= 1
+    assert ans.view.shape == (128, 128)  # a point's window: POINT_REGION_SIDE, not the scene
+    box = da.egx.segment(box=utm_box(195, 145, 205, 155))  # a 10 px box: 3x its extent, at least 64 px
+    assert box.view.shape == (64, 64)
+    ir = memory_raster((1, 300, 400), crs=UTM, source="infrared", seed=3)
+    assert ir.egx.segment(point=utm_point(200.5, 150.5)).view.shape == (64, 64)  # small-target masks zoom in
+    assert ir.egx.refer(point=utm_point(200.5, 150.5)).view.shape == (128, 128)
     wide = da.egx.refer(box=utm_box(100, 100, 300, 200))  # 3x the box's extent > 128 px input: decimated
     assert wide.view.factor == 4 and wide.view.window == (0, 0, 400, 300)
     m = ans.mask.values.any(axis=0)
@@ -223,8 +228,8 @@ def test_follow_up_prompts_reuse_the_encoded_view(steered_engine):
     model.encode_images = counting
     try:
         seg = da.egx.segment(point=utm_point(40.5, 30.5))
-        ref = da.egx.refer(box=utm_box(30, 20, 50, 40))  # same place: same zoom window
-        da.egx.ask("What is in region 1?", point=utm_point(40.5, 29.5))  # same 64-px window
+        ref = da.egx.refer(point=utm_point(40.5, 30.5))  # same point: same zoom window
+        da.egx.ask("What is in region 1?", point=utm_point(40.5, 29.5))  # the same window, clipped to the raster
         assert ref.view == seg.view and len(calls) == 1, (ref.view, seg.view)
         da.egx.caption()
         da.egx.ask("How many ships are there?")  # the scene view again
