@@ -26,7 +26,9 @@ and NMS for grounding on chips larger than the model input):
   mask IoU against the annotated object inside the sample's window.
 * ``refer/<dataset>``: ``da.egx.refer(box=...)`` (or ``point=``), the first class
   named in the answer against the annotation; ``refer/one_class_named`` checks
-  the answer names a single class.
+  the answer names a single class. ``refer_background/<dataset>``: the same on
+  prompts with no object under them (the builder's "this is background"
+  samples); right when the answer names no class.
 
 Prints a table and writes JSON.
 """
@@ -148,7 +150,9 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
         kind = s["prompts"][0]["kind"]
         if (task, kind) not in (("segment", "point"), ("refer", "box"), ("refer", "point")):
             continue
-        key = (s["dataset"], task)
+        expected = class_mentioned(s["conversation"][-1]["assistant"], classes) if task == "refer" else None
+        background = task == "refer" and expected is None and "background" in s["conversation"][-1]["assistant"]
+        key = (s["dataset"], "refer_background" if background else task)
         if max_region_samples is not None and n_region[key] >= max_region_samples:
             continue
         loaded = load_sample(s, data_root)
@@ -170,8 +174,7 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
             metric(f"segment/{s['dataset']}", MaskIoUMetric).update(pred, np.asarray(gt) > 0)
             metric("segment/all", MaskIoUMetric).update(pred, np.asarray(gt) > 0)
         else:
-            expected = class_mentioned(s["conversation"][-1]["assistant"], classes)
-            if expected is None:
+            if expected is None and not background:
                 continue
             n_region[key] += 1
             if kind == "box":
@@ -181,6 +184,10 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
                 answer = da.egx.refer(point=(x0 + p["xy"][0], y0 + p["xy"][1]))
             timings["refer"].append(time.perf_counter() - t0)
             got = class_mentioned(answer.text, classes)
+            if background:  # right when the answer names no class
+                metric(f"refer_background/{s['dataset']}", AccuracyMetric).update(got is None, True)
+                metric("refer_background/all", AccuracyMetric).update(got is None, True)
+                continue
             metric(f"refer/{s['dataset']}", AccuracyMetric).update(got, expected)
             metric("refer/all", AccuracyMetric).update(got, expected)
             named = {class_mentioned(part, classes) for part in re.split(r"[,;/]| or | and ", answer.text)} - {None}

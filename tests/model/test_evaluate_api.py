@@ -63,3 +63,14 @@ def test_threshold_sweep_filters_the_same_answers(harness_run):
             if "small_target" in by_t["1.01"]:
                 assert by_t["1.01"]["small_target"]["pd"] == 0.0
     assert sum(by_t["0"]["ground"]["tp"] + by_t["0"]["ground"]["fp"] for by_t in sweep["auto"].values()) > 0
+
+
+def test_background_prompts_are_scored_apart_from_the_classes(harness_run):
+    # the builder's "this is background" refer samples: scored only as refer_background, so a
+    # model that names the class for every region cannot score well on them
+    background = {k: v for k, v in harness_run.items() if k.startswith("refer_background/")}
+    assert "refer_background/all" in background and len(background) >= 2
+    per_dataset = [v for k, v in background.items() if k != "refer_background/all"]
+    assert background["refer_background/all"]["samples"] == sum(v["samples"] for v in per_dataset)
+    assert all(1 <= v["samples"] <= 2 for v in per_dataset)  # --max-region-samples 2, counted apart
+    assert harness_run["refer/all"]["samples"] >= 1  # class prompts are still scored
