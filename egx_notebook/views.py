@@ -161,7 +161,8 @@ def read_view(da: xr.DataArray, view: View) -> np.ndarray:
     if f == 1:
         out = np.asarray(win.values, dtype=np.float32)
     elif win.chunks is not None:
-        out = np.asarray(win.coarsen(y=f, x=f, boundary="pad").mean(skipna=True).values, dtype=np.float32)
+        # coarsen().mean() skips NaN by default (it no longer takes skipna= in xarray 2026.9)
+        out = np.asarray(win.coarsen(y=f, x=f, boundary="pad").mean().values, dtype=np.float32)
     else:
         n_bands = win.sizes.get("band", 1)
         rows = max(1, STRIPE_BYTES // max(1, view.width * n_bands * 8) // f) * f

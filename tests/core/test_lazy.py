@@ -42,9 +42,10 @@ def test_point_prompt_reads_only_its_window(big, fake_engine):
     da, src = big
     x, y = X0 + 4321.5 * GSD, Y0 - 7777.5 * GSD
     ans = da.egx.segment(point=(x, y))
-    assert ans.view.factor == 1 and ans.view.height == 64
+    assert ans.view.height == ans.view.width == 128  # a point's window (POINT_REGION_SIDE)
+    assert ans.view.factor == 2  # decimated to the fake model's 64 px input, through dask's coarsen
     read = sum(src.reads)
-    assert 0 < read <= 4 * 2 * 500 * 500, f"read {read} pixels for a 64 px window"
+    assert 0 < read <= 4 * 2 * 500 * 500, f"read {read} pixels for a 128 px window"
     # the answer's mask is lazy on the full grid; computing it reads nothing from the raster
     assert ans.mask.chunks is not None and ans.mask.shape == (1, N, N)
     before = sum(src.reads)
