@@ -22,14 +22,16 @@ import xarray as xr
 from egx_notebook.errors import PromptError, SourceError
 from egx_notebook.grid import Grid
 
-__all__ = ["View", "choose_view", "read_view", "reduce_mask", "LEVELS", "STRIPE_BYTES"]
+__all__ = ["View", "choose_view", "read_view", "reduce_mask", "region_side", "LEVELS", "MIN_REGION_SIDE",
+           "POINT_REGION_SIDE", "STRIPE_BYTES"]
 
 LEVELS = ("auto", "scene", "region")
 #: Smallest region window around prompts with an extent (boxes, shapes, masks), raster pixels.
 MIN_REGION_SIDE = 64
 #: Smallest region window around point-only prompts. A point does not tell the object's size,
 #: and a 64-px window cuts through objects larger than it (oil wells at 0.41 m, ships); 128 px
-#: answered better on every validation dataset (benchmarks/point_window.py).
+#: answered better on every validation dataset, except masks of infrared small targets
+#: (benchmarks/point_window.py; see region_side).
 POINT_REGION_SIDE = 128
 #: Bytes read per stripe when decimating a file-backed (non-dask) window.
 STRIPE_BYTES = 32 * 2**20
