@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     from egx_notebook.model.data.loading import load_sample
     from egx_notebook.model.data.vocabulary import CLASSES
     from egx_notebook.model.evaluate import class_mentioned
+    from egx_notebook.model.metrics import AccuracyMetric, MaskIoUMetric
     from egx_notebook.model.train import read_samples
 
     p = diagnostic_parser(__doc__)
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
             for side in sides:
                 # every task gets this side here, whatever region_side would choose
                 asking.region_side = lambda kinds, task, source, side=side: side
-                right, ious, n = [], [], defaultdict(int)
+                right, ious, n = AccuracyMetric(), MaskIoUMetric(), defaultdict(int)
                 for s in rows:
                     if s["dataset"] != ds or n[s["task"]] >= a.per_dataset:
                         continue
@@ -59,20 +60,20 @@ def main(argv: list[str] | None = None) -> None:
                         if expected is None:
                             continue
                         n["refer"] += 1
-                        right.append(class_mentioned(da.egx.refer(point=(x0 + x, y0 + y)).text, classes) == expected)
+                        right.update(class_mentioned(da.egx.refer(point=(x0 + x, y0 + y)).text, classes), expected)
                     else:
                         gt = load_sample(s, a.data_root)["targets"].get("seg_mask")
                         if gt is None:
                             continue
                         n["segment"] += 1
                         answer = da.egx.segment(point=(x0 + x, y0 + y))
-                        full = (np.zeros((da.sizes["y"], da.sizes["x"]), bool) if answer.mask is None
-                                else np.asarray(answer.mask.any("object").values, dtype=bool))
-                        gt = np.asarray(gt) > 0
-                        pred = full[y0:y0 + gt.shape[0], x0:x0 + gt.shape[1]]
-                        ious.append((pred & gt).sum() / max((pred | gt).sum(), 1))
-                acc = f"{np.mean(right):.2f} ({len(right)})" if right else "-"
-                miou = f"{np.mean(ious):.3f} ({len(ious)})" if ious else "-"
+                        h, w = np.asarray(gt).shape
+                        pred = (np.zeros((h, w), bool) if answer.mask is None else
+                                answer.mask.any("object").isel(y=slice(y0, y0 + h), x=slice(x0, x0 + w)).values)
+                        ious.update(pred, np.asarray(gt) > 0)
+                acc, miou = right.compute(), ious.compute()
+                acc = f"{acc['accuracy']:.2f} ({acc['samples']})" if acc["samples"] else "-"
+                miou = f"{miou['miou']:.3f} ({miou['samples']})" if miou["samples"] else "-"
                 print(f"| {ds} | {side} | {acc} | {miou} |", flush=True)
     finally:
         asking.region_side = own

@@ -150,8 +150,9 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
         kind = s["prompts"][0]["kind"]
         if (task, kind) not in (("segment", "point"), ("refer", "box"), ("refer", "point")):
             continue
-        expected = class_mentioned(s["conversation"][-1]["assistant"], classes) if task == "refer" else None
-        background = task == "refer" and expected is None and "background" in s["conversation"][-1]["assistant"]
+        reply = s["conversation"][-1]["assistant"]
+        expected = class_mentioned(reply, classes) if task == "refer" else None
+        background = task == "refer" and expected is None and "background" in reply
         key = (s["dataset"], "refer_background" if background else task)
         if max_region_samples is not None and n_region[key] >= max_region_samples:
             continue
