@@ -6,7 +6,8 @@
 For real validation ``segment`` samples with one point prompt it asks
 ``da.egx.segment(point=...)`` exactly as ``evaluate_api`` does, then re-thresholds the
 answer's mask probabilities (``answer.raw``) at several values (``tN``) and, for some,
-keeps only the connected piece under the point, or nearest to it (``ccN``). The table
+keeps only the connected piece under the point, or nearest to it (``ccN``, with
+``egx_notebook.asking.piece_at``, which ``segment`` applies to point prompts). The table
 (mean IoU against the annotated object in the sample's window) is what
 ``egx_notebook.asking.MASK_THRESHOLD`` was chosen from.
 """
@@ -22,23 +23,9 @@ THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 COMPONENT_THRESHOLDS = (0.3, 0.4, 0.5)
 
 
-def piece_at(mask: np.ndarray, xy: tuple[float, float]) -> np.ndarray:
-    """The connected piece of ``mask`` under ``xy`` (view pixels), else the one nearest to it."""
-    from scipy import ndimage
-
-    labels, n = ndimage.label(mask)
-    if n <= 1:
-        return mask
-    x = int(np.clip(xy[0], 0, mask.shape[1] - 1))
-    y = int(np.clip(xy[1], 0, mask.shape[0] - 1))
-    if labels[y, x]:
-        return labels == labels[y, x]
-    _, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
-    return labels == labels[iy[y, x], ix[y, x]]
-
-
 def main(argv: list[str] | None = None) -> None:
     import egx_notebook as egx
+    from egx_notebook.asking import piece_at
     from egx_notebook.model.data.loading import load_sample
     from egx_notebook.model.metrics import MaskIoUMetric
     from egx_notebook.model.train import read_samples
@@ -68,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         prob = np.asarray(answer.raw[0]["masks"])[-1]  # the [SEG] mask follows any box masks
         at = ((x - view.col_off) / view.factor, (y - view.row_off) / view.factor)
         variants = {f"t{t}": prob > t for t in THRESHOLDS}
-        variants.update({f"cc{t}": piece_at(prob > t, at) for t in COMPONENT_THRESHOLDS})
+        variants.update({f"cc{t}": piece_at(prob > t, [at]) for t in COMPONENT_THRESHOLDS})
         h, w = gt.shape
         for name, vmask in variants.items():
             pred = paint([(view, vmask)], y0, y0 + h, x0, x0 + w)

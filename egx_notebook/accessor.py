@@ -199,6 +199,9 @@ class EgxDataArrayAccessor:
                 mask: Any = None, crs: Any = None, level: str = "auto", max_new_tokens: int = 48):
         """The mask of the prompted object (or of ``expression`` when no prompt is given).
 
+        With points only, the mask keeps the connected piece under each point (or the
+        piece nearest it): a point asks for the object under it, not its neighbours.
+
         Parameters
         ----------
         expression : str, optional

@@ -98,13 +98,40 @@ class _Request:
         )
 
 
-def _detections(result: dict, view: View, n_prompts: int, default_label: str | None) -> list[Detection]:
+def piece_at(mask: np.ndarray, points: Sequence[tuple[float, float]]) -> np.ndarray:
+    """The connected pieces of ``mask`` under ``points`` (x, y in its pixels), else the piece nearest each.
+
+    A point asks for the object under it; a mask that also covers a neighbour or a
+    speckle blob away from the point keeps only the piece at the point.
+    """
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if n <= 1 or not points:
+        return mask
+    h, w = mask.shape
+    keep = set()
+    nearest = None
+    for x, y in points:
+        c, r = int(np.clip(x, 0, w - 1)), int(np.clip(y, 0, h - 1))
+        if labels[r, c]:
+            keep.add(int(labels[r, c]))
+            continue
+        if nearest is None:
+            _, nearest = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+        keep.add(int(labels[nearest[0][r, c], nearest[1][r, c]]))
+    return np.isin(labels, sorted(keep))
+
+
+def _detections(result: dict, view: View, n_prompts: int, default_label: str | None,
+                points: Sequence[tuple[float, float]] = ()) -> list[Detection]:
     """Model output in view pixels -> detections in raster pixels.
 
     ``result["mask_boxes"][j]`` (when given) is the box that mask ``j`` belongs to, or
     -1 for a mask of its own (e.g. a ``[SEG]`` mask next to grounded boxes); without
     it mask ``j`` belongs to box ``j``. Boxes come first, in order, each with its
-    mask; masks of their own follow.
+    mask; masks of their own follow. With ``points`` (view pixels), a mask of its own
+    keeps only its pieces at the points (:func:`piece_at`).
     """
     boxes = np.asarray(result.get("boxes") if result.get("boxes") is not None else np.zeros((0, 4)), float).reshape(-1, 4)
     scores = np.asarray(result.get("scores") if result.get("scores") is not None else np.zeros(len(boxes)), float)
@@ -131,6 +158,8 @@ def _detections(result: dict, view: View, n_prompts: int, default_label: str | N
         pieces = []
         for j in mask_ids:
             vmask = masks[j] > MASK_THRESHOLD
+            if points and i is None:
+                vmask = piece_at(vmask, points)
             if vmask.any():
                 pieces.append((view, vmask))
                 if score is None:
@@ -141,6 +170,13 @@ def _detections(result: dict, view: View, n_prompts: int, default_label: str | N
         prompt_id = k + 1 if n == n_prompts and n_prompts > 0 else None
         out.append(Detection(label, score, box_px, pieces, prompt_id))
     return out
+
+
+def _point_prompts(task: str, prompts: Sequence[PixelPrompt], view: View) -> list[tuple[float, float]]:
+    """View-pixel points of a ``segment`` request whose prompts are all points, else none."""
+    if task != "segment" or not prompts or any(p.kind != "point" for p in prompts):
+        return []
+    return [tuple(p.to_view(view)["xy"]) for p in prompts]
 
 
 def run_task(
@@ -176,7 +212,7 @@ def run_task(
         raster=da,
         grid=req.grid,
         views=[view],
-        detections=_detections(result, view, len(prompts), label),
+        detections=_detections(result, view, len(prompts), label, _point_prompts(task, prompts, view)),
         prompts=prompts,
         raw=[result],
     )

@@ -121,7 +121,8 @@ def choose_view(
     min_region_side : int
         Smallest region window in raster pixels (see :func:`region_side`). The
         default model was trained on zoom windows of 1.2-4x the object and at
-        least 64 px, so a 5-px infrared target is seen 4x enlarged.
+        least 64 px for box, polygon and mask prompts (so a 5-px infrared target
+        is seen 4x enlarged), and on 64-256 px windows centred on point prompts.
     """
     if level not in LEVELS:
         raise PromptError(f"unknown level {level!r}; use one of {LEVELS}.")

@@ -269,6 +269,44 @@ def _zoom_window(box: Sequence[float], item: Item, rng: np.random.Generator, lo:
     return [x0, y0, x0 + sw, y0 + sh]
 
 
+def _point_window(o: Obj, item: Item, rng: np.random.Generator) -> tuple[list[int], dict]:
+    """A window of a size drawn without looking at the object, around a point on ``o``.
+
+    The product cannot know how large the object under a point is, so it reads a
+    fixed window centred on the point (``egx_notebook.views.region_side``: 128 px,
+    64 px for infrared masks). Drawing sides of 64-256 px here, centred on the
+    point and shifted only at the image edge, trains the model on what it sees.
+    """
+    if o.mask is not None and o.mask.any():
+        ys, xs = np.nonzero(o.mask)
+        k = int(rng.integers(ys.size))
+        x, y = xs[k] + rng.uniform(0.2, 0.8), ys[k] + rng.uniform(0.2, 0.8)
+    else:
+        bw, bh = o.box[2] - o.box[0], o.box[3] - o.box[1]
+        x = (o.box[0] + o.box[2]) / 2 + rng.uniform(-0.2, 0.2) * bw
+        y = (o.box[1] + o.box[3]) / 2 + rng.uniform(-0.2, 0.2) * bh
+    r = rng.random()
+    side = 64 if r < 0.25 else 128 if r < 0.75 else int(rng.integers(96, 257))
+
+    def fit(c, n):
+        s = min(side, n)
+        return int(np.clip(round(c - s / 2), 0, n - s)), s
+    x0, sw = fit(x, item.width)
+    y0, sh = fit(y, item.height)
+    win = [x0, y0, x0 + sw, y0 + sh]
+    xy = [_r(np.clip(x - x0, 0, sw - 1e-3)), _r(np.clip(y - y0, 0, sh - 1e-3))]
+    return win, {"kind": "point", "xy": xy}
+
+
+def _region_prompt(o: Obj, item: Item, rng: np.random.Generator, kinds: Sequence[str]) -> tuple[list[int], dict]:
+    """Window and prompt on ``o``: point prompts get :func:`_point_window`, others a zoom window."""
+    kind = _pick(rng, kinds)
+    if kind == "point":
+        return _point_window(o, item, rng)
+    win = _zoom_window(o.box, item, rng)
+    return win, _prompt(o, win, kind, rng)
+
+
 def _in_window(objects: list[Obj], win: Sequence[int], min_visible: float = 0.5) -> list[tuple[Obj, list[float]]]:
     out = []
     for o in objects:
@@ -439,13 +477,11 @@ def _region_samples(item: Item, rng, budget: SampleBudget, counter) -> list[dict
     for rank, i in enumerate(order):
         o = item.objects[int(i)]
         # what is this
-        win = _zoom_window(o.box, item, rng)
-        p = _prompt(o, win, _pick(rng, _PROMPT_KINDS), rng)
+        win, p = _region_prompt(o, item, rng, _PROMPT_KINDS)
         out.append(_base(item, "refer", next(counter), win, [p], _pick(rng, _REFER), f"This is {article(o.label)} {o.label}.",
                          _region_targets([o.label])))
         # referring segmentation
-        win = _zoom_window(o.box, item, rng)
-        p = _prompt(o, win, _pick(rng, ("point", "box", "mask", "point")), rng)
+        win, p = _region_prompt(o, item, rng, ("point", "box", "mask", "point"))
         b = clip_box(shift_box(o.box, win[0], win[1]), win[2] - win[0], win[3] - win[1])
         q = _pick(rng, _SEGMENT)
         if rng.random() < 0.2:
@@ -510,9 +546,7 @@ def _negative_samples(item: Item, rng, n: int, counter) -> list[dict]:
                    for b in blocked):
                 continue
             fake = Obj("background", box)
-            win = _zoom_window(box, item, rng)
-            # no annotated object may be visible in the window near the prompt
-            p = _prompt(fake, win, _pick(rng, ("point", "box", "polygon", "mask")), rng)
+            win, p = _region_prompt(fake, item, rng, ("point", "box", "polygon", "mask"))
             where = item.background((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
             out.append(_base(item, "refer", next(counter), win, [p], _pick(rng, _REFER),
                              f"There is no object here; this is {where}.", _region_targets(["background"])))

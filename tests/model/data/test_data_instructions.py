@@ -136,6 +136,24 @@ def test_windows_lie_in_the_image_and_contain_their_prompts(real_samples):
             assert 0 <= b[0] < b[2] <= ww and 0 <= b[1] < b[3] <= wh
 
 
+def test_point_windows_are_centred_on_the_point_and_sized_without_the_object(real_samples):
+    """The product reads a fixed window around a point (it cannot know the object's size); training matches."""
+    sides, n = set(), 0
+    for rec, _, s in real_samples:
+        if s["task"] not in ("refer", "segment") or s["prompts"][0]["kind"] != "point":
+            continue
+        x0, y0, x1, y1 = s["window"]
+        px, py = s["prompts"][0]["xy"]
+        for lo, hi, p, n_img in ((x0, x1, px, rec.width), (y0, y1, py, rec.height)):
+            side = hi - lo
+            assert side == n_img or 64 <= side <= 256, (s["id"], s["window"])
+            if lo > 0 and hi < n_img:  # not shifted by the image edge: centred on the point
+                assert abs(p - side / 2) <= 1.0, (s["id"], s["window"], s["prompts"][0])
+            sides.add(side)
+        n += 1
+    assert n > 20 and {64, 128} <= sides and any(64 < v < 256 and v != 128 for v in sides)
+
+
 # ----------------------------------------------------------------------------- boxes
 
 def test_ground_targets_match_the_annotations(real_samples):

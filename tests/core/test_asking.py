@@ -1,0 +1,63 @@
+"""asking: a point asks for the object under it, so a point's mask keeps the piece at the point."""
+
+import numpy as np
+
+import egx_notebook as egx
+from egx_notebook.asking import piece_at
+
+from core_rasters import utm_box, utm_point
+
+
+def _two_blobs(h, w):
+    m = np.zeros((h, w), bool)
+    m[10:20, 10:20] = True  # the object under the point
+    m[40:50, 40:50] = True  # a neighbour
+    return m
+
+
+def test_piece_at_keeps_the_piece_under_the_point():
+    m = _two_blobs(64, 64)
+    kept = piece_at(m, [(15.5, 12.5)])
+    assert kept[10:20, 10:20].all() and not kept[40:50, 40:50].any()
+
+
+def test_piece_at_keeps_the_nearest_piece_when_the_point_misses():
+    m = _two_blobs(64, 64)
+    kept = piece_at(m, [(36.0, 36.0)])  # in the gap, nearer the second blob
+    assert kept[40:50, 40:50].all() and not kept[10:20, 10:20].any()
+
+
+def test_piece_at_keeps_one_piece_per_point_and_diagonal_neighbours_join():
+    m = _two_blobs(64, 64)
+    m[20, 20] = True  # touches the first blob only at a corner: one 8-connected piece
+    assert piece_at(m, [(15, 15), (45, 45)]).sum() == m.sum()
+    assert piece_at(m, [(15, 15)]).sum() == 101
+
+
+def _seg_reply(processor):
+    """The double answers like a [SEG] reply: one mask of its own, no boxes, in two pieces:
+    a 6 x 6 square under the prompt (its point, or the view centre) and a 4 x 4 one in a corner."""
+
+    def post_process(out, geometry):
+        h, w = geometry.height, geometry.width
+        p = processor.last_prompts[0]
+        cx, cy = (int(v) for v in p["xy"]) if p["kind"] == "point" else (w // 2, h // 2)
+        m = np.zeros((h, w), np.float32)
+        m[cy - 3:cy + 3, cx - 3:cx + 3] = 0.9
+        m[:4, :4] = 0.8
+        return [dict(text="[SEG]", boxes=np.zeros((0, 4)), scores=np.zeros(0), labels=[], masks=m[None])]
+
+    processor.post_process = post_process
+
+
+def test_segment_with_a_point_answers_the_piece_under_it(optical_tif, fake_engine):
+    _seg_reply(fake_engine[2])
+    ans = egx.open_raster(optical_tif).egx.segment(point=utm_point(150.5, 100.5))
+    m = ans.mask.isel(object=0).values
+    assert m[100, 150] and m.sum() == 36 * ans.view.factor ** 2  # the corner piece is gone
+
+
+def test_segment_with_a_box_keeps_every_piece(optical_tif, fake_engine):
+    _seg_reply(fake_engine[2])
+    ans = egx.open_raster(optical_tif).egx.segment(box=utm_box(140, 90, 160, 110))
+    assert ans.mask.isel(object=0).values.sum() == (36 + 16) * ans.view.factor ** 2
