@@ -22,7 +22,7 @@ import xarray as xr
 from egx_notebook.errors import PromptError, SourceError
 from egx_notebook.grid import Grid
 
-__all__ = ["View", "choose_view", "read_view", "reduce_mask", "region_side", "LEVELS", "MIN_REGION_SIDE",
+__all__ = ["View", "choose_view", "fit_window", "read_view", "reduce_mask", "region_side", "LEVELS", "MIN_REGION_SIDE",
            "POINT_REGION_SIDE", "STRIPE_BYTES"]
 
 LEVELS = ("auto", "scene", "region")
@@ -69,8 +69,11 @@ class View:
         return np.asarray(xy, dtype=float) * self.factor + np.array([self.col_off, self.row_off])
 
 
-def _fit(start: float, side: int, size: int) -> tuple[int, int]:
-    """A window [off, off+len) of ``side`` centred at ``start``, shifted inside [0, size)."""
+def fit_window(start: float, side: int, size: int) -> tuple[int, int]:
+    """A window [off, off+len) of ``side`` centred at ``start``, shifted inside [0, size).
+
+    The dataset builder places its point-prompt windows with it, so training sees
+    the windows ``choose_view`` reads."""
     if side >= size:
         return 0, size
     off = int(round(start - side / 2))
@@ -135,8 +138,8 @@ def choose_view(
             raise PromptError("level='region' needs a prompt (point=, box=, polygon= or mask=); use level='scene' without one.")
         x0, y0, x1, y1 = bounds
         side = max(int(min_region_side), int(math.ceil(context * max(x1 - x0, y1 - y0))))
-        col_off, width = _fit((x0 + x1) / 2, side, grid.width)
-        row_off, height = _fit((y0 + y1) / 2, side, grid.height)
+        col_off, width = fit_window((x0 + x1) / 2, side, grid.width)
+        row_off, height = fit_window((y0 + y1) / 2, side, grid.height)
     factor = max(1, math.ceil(max(height, width) / input_size))
     return View(row_off, col_off, height, width, factor, level)
 

@@ -22,6 +22,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from egx_notebook.views import fit_window
+
 from .geometry import (box_area, clip_box, direction_phrase, position_phrase, rle_encode, shift_box)
 from .records import ImageRecord
 from .synthetic import COLOCATED_CLASSES, SOURCE_CLASSES, SyntheticScene, synthetic_ref
@@ -269,6 +271,16 @@ def _zoom_window(box: Sequence[float], item: Item, rng: np.random.Generator, lo:
     return [x0, y0, x0 + sw, y0 + sh]
 
 
+def _point_on(mask: np.ndarray | None, box: Sequence[float], rng: np.random.Generator) -> tuple[float, float]:
+    """A point on an object: inside a random pixel of its ``mask``, else near the centre of its ``box``."""
+    if mask is not None:
+        ys, xs = np.nonzero(mask)
+        k = int(rng.integers(ys.size))
+        return xs[k] + rng.uniform(0.2, 0.8), ys[k] + rng.uniform(0.2, 0.8)
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    return (box[0] + box[2]) / 2 + rng.uniform(-0.2, 0.2) * bw, (box[1] + box[3]) / 2 + rng.uniform(-0.2, 0.2) * bh
+
+
 def _point_window(o: Obj, item: Item, rng: np.random.Generator) -> tuple[list[int], dict]:
     """A window of a size drawn without looking at the object, around a point on ``o``.
 
@@ -277,22 +289,11 @@ def _point_window(o: Obj, item: Item, rng: np.random.Generator) -> tuple[list[in
     64 px for infrared masks). Drawing sides of 64-256 px here, centred on the
     point and shifted only at the image edge, trains the model on what it sees.
     """
-    if o.mask is not None and o.mask.any():
-        ys, xs = np.nonzero(o.mask)
-        k = int(rng.integers(ys.size))
-        x, y = xs[k] + rng.uniform(0.2, 0.8), ys[k] + rng.uniform(0.2, 0.8)
-    else:
-        bw, bh = o.box[2] - o.box[0], o.box[3] - o.box[1]
-        x = (o.box[0] + o.box[2]) / 2 + rng.uniform(-0.2, 0.2) * bw
-        y = (o.box[1] + o.box[3]) / 2 + rng.uniform(-0.2, 0.2) * bh
+    x, y = _point_on(o.mask if o.mask is not None and o.mask.any() else None, o.box, rng)
     r = rng.random()
     side = 64 if r < 0.25 else 128 if r < 0.75 else int(rng.integers(96, 257))
-
-    def fit(c, n):
-        s = min(side, n)
-        return int(np.clip(round(c - s / 2), 0, n - s)), s
-    x0, sw = fit(x, item.width)
-    y0, sh = fit(y, item.height)
+    x0, sw = fit_window(x, side, item.width)
+    y0, sh = fit_window(y, side, item.height)
     win = [x0, y0, x0 + sw, y0 + sh]
     xy = [_r(np.clip(x - x0, 0, sw - 1e-3)), _r(np.clip(y - y0, 0, sh - 1e-3))]
     return win, {"kind": "point", "xy": xy}
@@ -336,13 +337,7 @@ def _prompt(o: Obj, win: Sequence[int], kind: str, rng: np.random.Generator) -> 
         if not mloc.any():
             mloc = None
     if kind == "point":
-        if mloc is not None:
-            ys, xs = np.nonzero(mloc)
-            k = int(rng.integers(ys.size))
-            x, y = xs[k] + rng.uniform(0.2, 0.8), ys[k] + rng.uniform(0.2, 0.8)
-        else:
-            x = cx + rng.uniform(-0.2, 0.2) * bw
-            y = cy + rng.uniform(-0.2, 0.2) * bh
+        x, y = _point_on(mloc, b, rng)
         return {"kind": "point", "xy": [_r(np.clip(x, 0, ww - 1e-3)), _r(np.clip(y, 0, wh - 1e-3))]}
     if kind == "box":
         j = 0.08
