@@ -250,7 +250,7 @@ def _caption(item: Item) -> str:
     if 1 <= len(pos) <= 2:
         text += " in the " + _list_phrase(list(dict.fromkeys(pos)))
     elif len(pos) > 2:
-        top = max(set(pos), key=pos.count)
+        top = max(dict.fromkeys(pos), key=pos.count)  # ties: the first seen, whatever the hash seed
         text += f", mostly in the {top}" if pos.count(top) * 2 >= len(pos) else ", spread across the view"
     return text + "."
 

@@ -438,6 +438,26 @@ def test_same_rng_same_samples(real_items):
     assert [s["conversation"] for s in a] == [s["conversation"] for s in b]
 
 
+_TIED_CAPTION = """
+from egx_notebook.model.data.instructions import Item, Obj, _caption
+objs = [Obj("person", [5, 5, 9, 9]), Obj("person", [8, 6, 12, 10]),
+        Obj("person", [290, 5, 294, 9]), Obj("person", [288, 7, 292, 11])]
+print(_caption(Item("k", "hit-uav", "train", "infrared", "x.png", 300, 300, objs, ("person",), sensor="thermal image")))
+"""
+
+
+def test_captions_do_not_depend_on_the_hash_seed():
+    """A tie between positions ("top left" 2, "top right" 2) is broken the same way in every process."""
+    import os
+    import subprocess
+    import sys
+
+    out = {subprocess.run([sys.executable, "-c", _TIED_CAPTION], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+           for seed in range(8)}
+    assert out == {"A thermal image with 4 people, mostly in the top left.\n"}
+
+
 def test_colocated_views_share_questions_and_prompts():
     views = generate_colocated(4, render=False)
     per = {src: samples_for_scene(sc, np.random.default_rng([4, 77])) for src, sc in views.items()}
