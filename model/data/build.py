@@ -41,11 +41,22 @@ def _real_samples(data_root: Path, name: str, split: str, rng, max_images: int |
     return out
 
 
+def synthetic_size(seed: int) -> int:
+    """Side of the synthetic scene with this seed: 256 px for 3 in 5, else 384-640 px.
+
+    The larger scenes are seen zoomed out and on tiles, as ``da.egx.ground`` reads a
+    larger raster (the bundled sample scenes are 512 px).
+    """
+    r = np.random.default_rng([int(seed), 512])
+    return 256 if r.random() < 0.6 else int(r.integers(384, 641))
+
+
 def _synthetic_samples(source: str, n_samples: int, seed_base: int, split: str, rng) -> list[dict]:
     out, i = [], 0
-    budget = SampleBudget(scene=2, ground=2, tiles=0, region_objects=2, relation=1, negative=1)
+    budget = SampleBudget(scene=2, ground=2, tiles=1, region_objects=2, relation=1, negative=1)
     while len(out) < n_samples:
-        out += make_samples(item_from_scene(generate_layout(source, seed_base + i), split), rng, budget)
+        seed = seed_base + i
+        out += make_samples(item_from_scene(generate_layout(source, seed, synthetic_size(seed)), split), rng, budget)
         i += 1
     return out[:n_samples]
 

@@ -171,7 +171,7 @@ def item_from_scene(scene: SyntheticScene, split: str = "train") -> Item:
                 objects=[Obj(o["label"], list(o["box"]), o["mask"]) for o in scene.objects],
                 vocabulary=vocab, gsd_m=scene.gsd_m, sar_scale="linear" if scene.source == "sar" else None,
                 mask_from="scene", seg_from="scene", context=_KIND_CONTEXT.get(scene.kind, ""), sensor=sensor,
-                background=background, allow_tiles=False, group=key if colocated else None)
+                background=background, allow_tiles=not colocated, group=key if colocated else None)
 
 
 # ----------------------------------------------------------------------------- words

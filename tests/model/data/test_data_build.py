@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 from egx_data_fixtures import real_data_root, write_all
 
-from egx_notebook.model.data.build import build, main
+from egx_notebook.model.data.build import build, main, synthetic_size
+from egx_notebook.model.data.synthetic import parse_synthetic_ref
 
 TASKS = {"classify", "caption", "vqa", "refer", "region_caption", "relation", "ground", "segment"}
 
@@ -67,6 +68,28 @@ def test_no_val_image_appears_in_train(built):
     val_imgs = {s["image"] for s in _rows(out / "val.jsonl")}
     assert val_imgs and not train_imgs & val_imgs
     assert any(i.startswith("synthetic:") for i in val_imgs) and any(not i.startswith("synthetic:") for i in val_imgs)
+
+
+def test_synthetic_scenes_include_larger_ones_grounded_whole_and_on_tiles(built):
+    # The bundled sample scenes are 512 px, which da.egx.ground sees zoomed out: the
+    # builder must train that view, not only 256-px scenes.
+    _, out, _, _ = built
+    rows = [s for s in _rows(out / "train.jsonl") if s["dataset"] == "synthetic" and not s.get("group")]
+    sides = {s["image"]: max(parse_synthetic_ref(s["image"])[2]) for s in rows}
+    assert set(sides.values()) & {256} and any(384 <= v <= 640 for v in sides.values())
+    big = [s for s in rows if s["task"] == "ground" and sides[s["image"]] > 400]
+    whole = [s for s in big if s.get("window") is None]
+    tiles = [s for s in big if s.get("window") is not None]
+    assert whole and tiles
+    for s in tiles:
+        x0, y0, x1, y1 = s["window"]
+        assert 0 <= x0 < x1 <= sides[s["image"]] and 0 <= y0 < y1 <= sides[s["image"]]
+    assert not any(s.get("window") is not None for s in rows if s["task"] == "ground" and sides[s["image"]] <= 400)
+
+
+def test_synthetic_size_is_a_function_of_the_seed():
+    assert [synthetic_size(k) for k in range(50)] == [synthetic_size(k) for k in range(50)]
+    assert {synthetic_size(k) for k in range(200)} - {256} and synthetic_size(0) in range(256, 641)
 
 
 def test_build_is_deterministic(built, tmp_path):
