@@ -73,7 +73,9 @@ def sample_scene(source: str = "sar", path: str | Path | None = None, *, seed: i
     path : path-like, optional
         Where to write; default ``<tmp>/egx_samples/<source>_<seed>_<size>.tif``.
     seed : int, optional
-        Same seed, same scene; default :data:`SAMPLE_SEEDS` ``[source]``.
+        Same seed, same scene; default :data:`SAMPLE_SEEDS` ``[source]``. The default
+        seeds are held out of the default model's training data; other small seeds
+        (below about 200) may be layouts it trained on.
     size : int
         Side in pixels.
     crs : str

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from egx_notebook.datasets import SAMPLE_SEEDS
+
 from .instructions import SampleBudget, make_samples, item_from_record, item_from_scene
 from .readers import DATASETS, available_datasets, read_dataset
 from .sirst import read_mask
@@ -56,8 +58,10 @@ def _synthetic_samples(source: str, n_samples: int, seed_base: int, split: str, 
     budget = SampleBudget(scene=2, ground=2, tiles=1, region_objects=2, relation=1, negative=1)
     while len(out) < n_samples:
         seed = seed_base + i
-        out += make_samples(item_from_scene(generate_layout(source, seed, synthetic_size(seed)), split), rng, budget)
         i += 1
+        if seed == SAMPLE_SEEDS.get(source):  # the bundled sample scene stays unseen
+            continue
+        out += make_samples(item_from_scene(generate_layout(source, seed, synthetic_size(seed)), split), rng, budget)
     return out[:n_samples]
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from egx_data_fixtures import real_data_root, write_all
 
+from egx_notebook.datasets import SAMPLE_SEEDS
 from egx_notebook.model.data.build import build, main, synthetic_size
 from egx_notebook.model.data.synthetic import parse_synthetic_ref
 
@@ -85,6 +86,17 @@ def test_synthetic_scenes_include_larger_ones_grounded_whole_and_on_tiles(built)
         x0, y0, x1, y1 = s["window"]
         assert 0 <= x0 < x1 <= sides[s["image"]] and 0 <= y0 < y1 <= sides[s["image"]]
     assert not any(s.get("window") is not None for s in rows if s["task"] == "ground" and sides[s["image"]] <= 400)
+
+
+def test_bundled_sample_scenes_are_held_out_of_training(tmp_path):
+    build(tmp_path / "absent", tmp_path / "out", synthetic_per_source=30, seed=0, log=lambda *_: None)
+    seeds = {}
+    for s in _rows(tmp_path / "out" / "train.jsonl"):
+        if s["dataset"] == "synthetic" and not s.get("group"):
+            source, seed, _, _ = parse_synthetic_ref(s["image"])
+            seeds.setdefault(source, set()).add(seed)
+    for source, seed in SAMPLE_SEEDS.items():
+        assert seed not in seeds[source] and seed + 1 in seeds[source]
 
 
 def test_synthetic_size_is_a_function_of_the_seed():
