@@ -103,6 +103,7 @@ def sample_objects(path: str | Path):
     Columns ``object``, ``label`` and the box ``geometry``, in the sample's CRS.
     """
     import geopandas as gpd
+    import pandas as pd
 
     sidecar = Path(path).with_suffix(".objects.geojson")
     if not sidecar.exists():
@@ -110,6 +111,9 @@ def sample_objects(path: str | Path):
 
         raise SourceError(f"{sidecar} does not exist; write the sample with egx.datasets.sample_scene(...) first.")
     frame = gpd.read_file(sidecar)
+    if frame.empty:  # a scene without objects: keep the documented columns
+        frame = gpd.GeoDataFrame({"object": pd.Series(dtype="int64"), "label": pd.Series(dtype="object")},
+                                 geometry=gpd.GeoSeries([], crs=frame.crs))
     if frame.crs is None:
         import rasterio
 
