@@ -5,11 +5,13 @@ the default dataset build never trains on: the bundled scene (``SAMPLE_SEEDS``,
 held out by the builder) and ``--scenes`` more from seed 50,000,000 up (the default
 build uses 0..~200 for train, 10 M.. for val, 20 M.. and 30 M.. for co-registered
 scenes). In each scene it grounds every class present with ``da.egx.ground`` (level
-"auto": one zoomed-out look at a 512-px scene, as the quickstart does) and scores the
+"auto": one zoomed-out look at a 512-px scene, as the quickstart does; ``--whole-up-to 1``
+tiles it instead) and scores the
 boxes against the scene's known objects at IoU 0.5, pooled over scenes. Prints a table.
 
     python benchmarks/sample_scenes.py                                  # the default checkpoint
     python benchmarks/sample_scenes.py --checkpoint runs/v10/final --scenes 20 --size 512
+    python benchmarks/sample_scenes.py --sources sar --whole-up-to 1       # tiles, as for large rasters
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ HELD_OUT_BASE = 50_000_000
 SOURCES = ("sar", "optical", "infrared")
 
 
-def ground_scene(path: Path, min_score: float | None) -> dict:
+def ground_scene(path: Path, min_score: float | None, whole_up_to: float = 4.0) -> dict:
     """Pooled tp / fp / fn of grounding every class present in one sample scene."""
     import egx_notebook as egx
 
@@ -31,7 +33,7 @@ def ground_scene(path: Path, min_score: float | None) -> dict:
     known = egx.datasets.sample_objects(path)
     counts = {"tp": 0, "fp": 0, "fn": 0}
     for label in sorted(set(known["label"])):
-        found = da.egx.ground(label, min_score=min_score)
+        found = da.egx.ground(label, min_score=min_score, whole_up_to=whole_up_to)
         s = egx.score_regions(found, known[known["label"] == label])
         for k in counts:
             counts[k] += s[k]
@@ -53,6 +55,9 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=512, help="scene side in pixels (the bundled samples are 512)")
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.2, 0.3],
                     help="min_score values to report besides the model's default")
+    ap.add_argument("--whole-up-to", type=float, default=4.0,
+                    help="ground's whole_up_to (default 4, as the quickstart; 1 tiles anything over 256 px)")
+    ap.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
     a = ap.parse_args(argv)
 
     import egx_notebook as egx
@@ -63,21 +68,21 @@ def main(argv=None) -> int:
     default_thr = json.loads((Path(ckpt) / "config.json").read_text())["det_score_threshold"]
     egx.use(a.checkpoint, device="cpu")
     thresholds = [None] + [t for t in a.thresholds if t != default_thr]
-    print(f"model: {ckpt}; scenes {a.size} px; level auto; IoU 0.5\n")
+    print(f"model: {ckpt}; scenes {a.size} px; level auto, whole_up_to {a.whole_up_to:g}; IoU 0.5\n")
     print(f"| {'scenes':<30} | {'n':>6} | {'objects':>7} | {'min_score':>10} | {'P':>5} | {'R':>5} | {'F1':>5} "
           f"| {'tp':>3} | {'fp':>3} |")
     print(f"|{'-' * 32}|{'-' * 8}|{'-' * 9}|{'-' * 12}|{'-' * 7}|{'-' * 7}|{'-' * 7}|{'-' * 5}|{'-' * 5}|")
     with tempfile.TemporaryDirectory() as tmp:
-        for source in SOURCES:
+        for source in a.sources:
             seeds = [SAMPLE_SEEDS[source]] + [HELD_OUT_BASE + k for k in range(a.scenes)]
             paths = [egx.datasets.sample_scene(source, Path(tmp) / f"{source}_{s}.tif", seed=s, size=a.size)
                      for s in seeds]
             for thr in thresholds:
                 label = f"{default_thr:g} (def.)" if thr is None else f"{thr:g}"
-                bundled = ground_scene(paths[0], thr)
+                bundled = ground_scene(paths[0], thr, a.whole_up_to)
                 pooled = dict(bundled)
                 for path in paths[1:]:
-                    for k, v in ground_scene(path, thr).items():
+                    for k, v in ground_scene(path, thr, a.whole_up_to).items():
                         pooled[k] += v
                 print(_row(f"{source}, bundled (seed {seeds[0]})", 1, label, bundled))
                 print(_row(f"{source}, bundled + held out", len(paths), label, pooled))
