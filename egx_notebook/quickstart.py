@@ -10,7 +10,8 @@ Run it with ``python -m egx_notebook.quickstart`` (``bash scripts/quickstart.sh`
 3. on the SAR scene grounds ships (``da.egx.ground("ship")``); on the infrared
    scene segments a target from a point on a known target; on the optical scene
    asks what is in a box around a known object and captions the scene;
-4. prints each answer's text and number of regions, and writes each answer's
+4. prints each answer's text and number of regions (and, for the ships, how many of
+   the scene's known ships they match, :func:`egx_notebook.score_regions`), and writes each answer's
    regions (GeoPackage) and masks (GeoTIFF on the scene's grid) to ``--out``.
 
 Exit status 0 on success, 2 when the model or the input is unusable (the message
@@ -76,6 +77,7 @@ def run_quickstart(
     """
     import egx_notebook as egx
     from egx_notebook.datasets import sample_objects, sample_scene
+    from egx_notebook.scoring import score_regions
 
     out = Path(out)
     samples = out / "samples"
@@ -89,6 +91,8 @@ def run_quickstart(
 
     sar = egx.open_raster(paths["sar"])
     answers["ships"] = sar.egx.ground("ship")
+    known_ships = sample_objects(paths["sar"])
+    answers["ships_score"] = score_regions(answers["ships"], known_ships[known_ships["label"] == "ship"])
     engine.load()  # loaded by now; report what answered
     echo(f"model: {engine.spec if engine.spec is not None else 'default checkpoint'} on {engine._device}")
 
@@ -112,7 +116,12 @@ def run_quickstart(
         ans = answers[name]
         saved = _save(ans, out, name)
         files += saved
-        echo(f"\n{what}\n  text:    {ans.text!r}\n  regions: {len(ans.regions)}"
+        check = ""
+        if name == "ships":
+            sc = answers["ships_score"]
+            check = (f"\n  checked: {sc['tp']} of the {sc['tp'] + sc['fn']} known ships found (IoU 0.5); "
+                     f"{sc['fp']} other regions")
+        echo(f"\n{what}\n  text:    {ans.text!r}\n  regions: {len(ans.regions)}{check}"
              + "".join(f"\n  wrote:   {p}" for p in saved))
     answers["files"] = files
     return answers

@@ -6,6 +6,7 @@ import geopandas as gpd
 import rioxarray
 
 from egx_notebook import quickstart
+from egx_notebook.datasets import sample_objects
 
 
 def test_quickstart_runs_with_the_tiny_checkpoint(tiny_checkpoint, tmp_path, capsys):
@@ -30,6 +31,11 @@ def test_quickstart_writes_georeferenced_outputs(steered_checkpoint, tmp_path, c
     assert mask.rio.transform() == sar.rio.transform() and mask.shape[1:] == sar.shape[1:]
     printed = capsys.readouterr().out
     assert f"regions: {len(answers['ships'].regions)}" in printed and "wrote:" in printed
+    sc = answers["ships_score"]
+    known = sample_objects(out / "samples" / "sar.tif")
+    assert sc["tp"] + sc["fn"] == int((known["label"] == "ship").sum())
+    assert sc["tp"] + sc["fp"] == len(answers["ships"].regions)
+    assert f"checked: {sc['tp']} of the {sc['tp'] + sc['fn']} known ships" in printed
 
 
 def test_quickstart_without_a_model_says_what_to_do(tmp_path, capsys):
