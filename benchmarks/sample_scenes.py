@@ -41,11 +41,11 @@ def ground_scene(path: Path, min_score: float | None, whole_up_to: float = 4.0) 
 
 
 def _row(name: str, n_scenes: int, thr: str, c: dict) -> str:
-    p = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else float("nan")
-    r = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else float("nan")
-    f1 = 2 * c["tp"] / (2 * c["tp"] + c["fp"] + c["fn"]) if c["tp"] + c["fp"] + c["fn"] else float("nan")
-    return (f"| {name:<30} | {n_scenes:>6} | {c['tp'] + c['fn']:>7} | {thr:>10} | {p:>5.3f} | {r:>5.3f} | {f1:>5.3f} "
-            f"| {c['tp']:>3} | {c['fp']:>3} |")
+    from egx_notebook.scoring import rates
+
+    m = rates(c["tp"], c["fp"], c["fn"])
+    return (f"| {name:<30} | {n_scenes:>6} | {c['tp'] + c['fn']:>7} | {thr:>10} | {m['precision']:>5.3f} "
+            f"| {m['recall']:>5.3f} | {m['f1']:>5.3f} | {c['tp']:>3} | {c['fp']:>3} |")
 
 
 def main(argv=None) -> int:

@@ -92,7 +92,9 @@ def run_quickstart(
     sar = egx.open_raster(paths["sar"])
     answers["ships"] = sar.egx.ground("ship")
     known_ships = sample_objects(paths["sar"])
-    answers["ships_score"] = score_regions(answers["ships"], known_ships[known_ships["label"] == "ship"])
+    sc = answers["ships_score"] = score_regions(answers["ships"], known_ships[known_ships["label"] == "ship"])
+    checks = {"ships": f"\n  checked: {sc['tp']} of the {sc['tp'] + sc['fn']} known ships found (IoU 0.5); "
+                       f"{sc['fp']} other regions"}
     engine.load()  # loaded by now; report what answered
     echo(f"model: {engine.spec if engine.spec is not None else 'default checkpoint'} on {engine._device}")
 
@@ -116,12 +118,7 @@ def run_quickstart(
         ans = answers[name]
         saved = _save(ans, out, name)
         files += saved
-        check = ""
-        if name == "ships":
-            sc = answers["ships_score"]
-            check = (f"\n  checked: {sc['tp']} of the {sc['tp'] + sc['fn']} known ships found (IoU 0.5); "
-                     f"{sc['fp']} other regions")
-        echo(f"\n{what}\n  text:    {ans.text!r}\n  regions: {len(ans.regions)}{check}"
+        echo(f"\n{what}\n  text:    {ans.text!r}\n  regions: {len(ans.regions)}{checks.get(name, '')}"
              + "".join(f"\n  wrote:   {p}" for p in saved))
     answers["files"] = files
     return answers

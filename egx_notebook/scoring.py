@@ -147,7 +147,16 @@ def score_regions(found: Any, truth: Any, *, iou: float = 0.5, by: str = "box") 
     """
     matched, n_truth = _match(found, truth, iou, by)
     tp = int(matched["match"].sum())
-    fp, fn = len(matched) - tp, n_truth - tp
+    return rates(tp, len(matched) - tp, n_truth - tp)
+
+
+def rates(tp: int, fp: int, fn: int) -> dict:
+    """Precision, recall and F1 of match counts, as :func:`score_regions` gives them.
+
+    NaN where undefined (precision without found regions, recall without true
+    regions, F1 without either); the counts come back as ``tp``, ``fp``, ``fn``.
+    Use it to pool several :func:`score_regions` results by summing their counts.
+    """
     precision = tp / (tp + fp) if tp + fp else math.nan
     recall = tp / (tp + fn) if tp + fn else math.nan
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else math.nan

@@ -117,3 +117,12 @@ def test_an_answer_is_scored_on_its_regions(optical_tif, fake_engine):
     truth = gpd.GeoDataFrame(geometry=[ans.regions.geometry.iloc[0].envelope], crs=da.rio.crs)
     assert egx.score_regions(ans, truth)["tp"] == 1
     assert egx.match_regions(ans, truth)["match"].all()
+
+
+def test_rates_pool_the_counts_of_several_scores():
+    from egx_notebook.scoring import rates
+
+    assert rates(3, 1, 2) == {"precision": 0.75, "recall": 0.6, "f1": 6 / 9, "tp": 3, "fp": 1, "fn": 2}
+    nothing_found = rates(0, 0, 4)
+    assert math.isnan(nothing_found["precision"]) and nothing_found["recall"] == 0 and nothing_found["f1"] == 0
+    assert all(math.isnan(rates(0, 0, 0)[k]) for k in ("precision", "recall", "f1"))
