@@ -76,8 +76,8 @@ def sample_scene(source: str = "sar", path: str | Path | None = None, *, seed: i
         Same seed, same scene; default :data:`SAMPLE_SEEDS` ``[source]``. The dataset
         builder holds the default seeds out of its synthetic training scenes; other
         small seeds (below about 200) are scenes it trains on. The bundled checkpoint
-        (version 8) was trained before the hold-out: it saw the default seeds' objects
-        on a 256-px canvas (see its model card).
+        (version 9) was trained after the hold-out; versions up to 8 saw the default
+        seeds' objects on a 256-px canvas (see its model card).
     size : int
         Side in pixels.
     crs : str
