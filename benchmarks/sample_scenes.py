@@ -2,9 +2,9 @@
 
 For each source, writes sample GeoTIFFs (``egx.datasets.sample_scene``) whose seeds
 the default dataset build never trains on: the bundled scene (``SAMPLE_SEEDS``,
-held out by the builder) and ``--scenes`` more from seed 50,000,000 up (the default
-build uses 0..~200 for train, 10 M.. for val, 20 M.. and 30 M.. for co-registered
-scenes). In each scene it grounds every class present with ``da.egx.ground`` (level
+held out by the builder) and ``--scenes`` more from ``UNSEEN_SEEDS_FROM`` (50,000,000) up
+(the default build uses 0..~200 for train, 10 M.. for val, 20 M.. and 30 M.. for
+co-registered scenes). In each scene it grounds every class present with ``da.egx.ground`` (level
 "auto": one zoomed-out look at a 512-px scene, as the quickstart does; ``--whole-up-to 1``
 tiles it instead) and scores the
 boxes against the scene's known objects at IoU 0.5, pooled over scenes. Prints a table.
@@ -21,7 +21,6 @@ import json
 import tempfile
 from pathlib import Path
 
-HELD_OUT_BASE = 50_000_000
 SOURCES = ("sar", "optical", "infrared")
 
 
@@ -61,7 +60,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     import egx_notebook as egx
-    from egx_notebook.datasets import SAMPLE_SEEDS
+    from egx_notebook.datasets import SAMPLE_SEEDS, UNSEEN_SEEDS_FROM
     from egx_notebook.model import DEFAULT_CHECKPOINT
 
     ckpt = a.checkpoint or DEFAULT_CHECKPOINT
@@ -74,7 +73,7 @@ def main(argv=None) -> int:
     print(f"|{'-' * 32}|{'-' * 8}|{'-' * 9}|{'-' * 12}|{'-' * 7}|{'-' * 7}|{'-' * 7}|{'-' * 5}|{'-' * 5}|")
     with tempfile.TemporaryDirectory() as tmp:
         for source in a.sources:
-            seeds = [SAMPLE_SEEDS[source]] + [HELD_OUT_BASE + k for k in range(a.scenes)]
+            seeds = [SAMPLE_SEEDS[source]] + [UNSEEN_SEEDS_FROM + k for k in range(a.scenes)]
             paths = [egx.datasets.sample_scene(source, Path(tmp) / f"{source}_{s}.tif", seed=s, size=a.size)
                      for s in seeds]
             for thr in thresholds:

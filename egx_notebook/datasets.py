@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["sample_scene", "sample_objects", "sample_colocated", "open_colocated", "sample_chip", "sample_dir",
-           "BAND_NAMES", "SAMPLE_SEEDS"]
+           "BAND_NAMES", "SAMPLE_SEEDS", "UNSEEN_SEEDS_FROM"]
 
 BAND_NAMES = {"optical": ("red", "green", "blue"), "sar": ("VV", "VH"), "infrared": ("thermal",)}
 _UNITS = {"optical": "reflectance", "sar": "linear intensity", "infrared": "K"}
@@ -27,6 +27,9 @@ CRS = "EPSG:32633"
 #: The default seed of each source's sample: scenes with the objects the quickstart asks about
 #: (SAR: a coast with ships; infrared: small targets; optical: vehicles, airplanes, storage tanks).
 SAMPLE_SEEDS = {"sar": 2, "infrared": 0, "optical": 0}
+#: Scenes from this seed up are in no training or validation sample of the dataset builder's
+#: default build (``--seed`` 0, every shipped checkpoint's): score a model on these.
+UNSEEN_SEEDS_FROM = 50_000_000
 
 
 def sample_dir() -> Path:
@@ -75,7 +78,8 @@ def sample_scene(source: str = "sar", path: str | Path | None = None, *, seed: i
     seed : int, optional
         Same seed, same scene; default :data:`SAMPLE_SEEDS` ``[source]``. The dataset
         builder holds the default seeds out of its synthetic training scenes; other
-        small seeds (below about 200) are scenes it trains on. The bundled checkpoint
+        small seeds (below about 200) are scenes it trains on, and seeds from
+        :data:`UNSEEN_SEEDS_FROM` up are in none of its samples. The bundled checkpoint
         (version 9) was trained after the hold-out; versions up to 8 saw the default
         seeds' objects on a 256-px canvas (see its model card).
     size : int

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from egx_data_fixtures import real_data_root, write_all
 
-from egx_notebook.datasets import SAMPLE_SEEDS
+from egx_notebook.datasets import SAMPLE_SEEDS, UNSEEN_SEEDS_FROM
 from egx_notebook.model.data.build import build, main, synthetic_size
 from egx_notebook.model.data.synthetic import parse_synthetic_ref
 
@@ -97,6 +97,14 @@ def test_bundled_sample_scenes_are_held_out_of_training(tmp_path):
             seeds.setdefault(source, set()).add(seed)
     for source, seed in SAMPLE_SEEDS.items():
         assert seed not in seeds[source] and seed + 1 in seeds[source]
+
+
+def test_unseen_seeds_are_in_no_sample_of_the_default_build(tmp_path):
+    build(tmp_path / "absent", tmp_path / "out", synthetic_per_source=200, seed=0, log=lambda *_: None)
+    seeds = [parse_synthetic_ref(s["image"])[1] for split in ("train", "val")
+             for s in _rows(tmp_path / "out" / f"{split}.jsonl") if s["image"].startswith("synthetic:")]
+    assert len(seeds) > 200 and max(seeds) >= 30_000_000  # co-registered validation scenes included
+    assert max(seeds) < UNSEEN_SEEDS_FROM
 
 
 def test_synthetic_size_is_a_function_of_the_seed():
