@@ -35,7 +35,7 @@ def bins(found: np.ndarray, scores: np.ndarray, truth: np.ndarray) -> tuple[np.n
     """Bin of each true box ("found", "loose", "missed") and of each found box ("match", "loose", "false")."""
     from egx_notebook.model.metrics import box_iou, greedy_match
 
-    iou = box_iou(found, truth) if len(found) and len(truth) else np.zeros((len(found), len(truth)))
+    iou = box_iou(found, truth)  # (0, m) or (n, 0) zeros when either side is empty
     assigned = greedy_match(iou, scores, IOU)
     matched_truth = set(int(j) for j in assigned if j >= 0)
     touched = iou >= TOUCH
