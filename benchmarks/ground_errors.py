@@ -60,31 +60,26 @@ def main() -> None:
     a = p.parse_args()
 
     import egx_notebook as egx
-    from egx_notebook.model.data.readers import available_datasets, read_dataset
     from egx_notebook.model.data.vocabulary import CLASSES
-    from egx_notebook.model.evaluate_api import DATASET_CLASS
+    from egx_notebook.model.evaluate_api import grounding_images
 
     egx.use(None if a.checkpoint is None else str(a.checkpoint))
+    per_dataset: dict[str, dict] = {}
+    for ds, label, _, truth, da in grounding_images(a.data_root, max_images=a.max_images, datasets=REAL_DATASETS):
+        row = per_dataset.setdefault(ds, {"images": 0, "truth": {"found": [], "loose": [], "missed": []},
+                                          "found": {"match": 0, "loose": 0, "false": 0}})
+        row["images"] += 1
+        answer = da.egx.ground(CLASSES[label].plural[0], whole_up_to=a.whole_up_to, min_score=a.min_score)
+        factor = max(v.factor for v in answer.views)
+        tb, fb = bins(answer.boxes, answer.scores, truth)
+        side = np.sqrt(np.clip(truth[:, 2] - truth[:, 0], 0, None) * np.clip(truth[:, 3] - truth[:, 1], 0, None))
+        for b, s in zip(tb, side):
+            row["truth"][b].append((float(s), float(s) / factor))
+        for b in fb:
+            row["found"][b] += 1
     rows = []
-    for ds in [d for d in REAL_DATASETS if d in available_datasets(a.data_root)]:
-        label = DATASET_CLASS[ds]
-        truth_bins: dict[str, list[tuple[float, float]]] = {"found": [], "loose": [], "missed": []}
-        found_bins = {"match": 0, "loose": 0, "false": 0}
-        images = 0
-        for rec in read_dataset(ds, a.data_root, "val"):
-            if images >= a.max_images:
-                break
-            images += 1
-            truth = np.asarray([o.box for o in rec.objects if o.label == label], float).reshape(-1, 4)
-            da = egx.open_raster(a.data_root / rec.image, source=rec.source)
-            answer = da.egx.ground(CLASSES[label].plural[0], whole_up_to=a.whole_up_to, min_score=a.min_score)
-            factor = max(v.factor for v in answer.views)
-            tb, fb = bins(answer.boxes, answer.scores, truth)
-            side = np.sqrt(np.clip(truth[:, 2] - truth[:, 0], 0, None) * np.clip(truth[:, 3] - truth[:, 1], 0, None))
-            for b, s in zip(tb, side):
-                truth_bins[b].append((float(s), float(s) / factor))
-            for b in fb:
-                found_bins[b] += 1
+    for ds in [d for d in REAL_DATASETS if d in per_dataset]:
+        images, truth_bins, found_bins = per_dataset[ds]["images"], per_dataset[ds]["truth"], per_dataset[ds]["found"]
         n = sum(len(v) for v in truth_bins.values())
         share = {k: len(v) / n if n else float("nan") for k, v in truth_bins.items()}
         rows.append((ds, images, n, share, truth_bins, found_bins))

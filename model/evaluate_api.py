@@ -47,10 +47,32 @@ import numpy as np
 from .evaluate import SMALL_TARGET_DATASETS, class_mentioned, report, report_json
 from .metrics import AccuracyMetric, GroundingMetric, MaskIoUMetric, SmallTargetMetric
 
-__all__ = ["evaluate_api", "main"]
+__all__ = ["evaluate_api", "grounding_images", "main"]
 
 DATASET_CLASS = {"ssdd": "ship", "sirst-v2": "small target", "nudt-sirst": "small target",
                  "hit-uav": "person", "nepu-owod": "oil well"}
+
+
+def grounding_images(data_root: Path, *, max_images: int | None = None, datasets: Sequence[str] | None = None):
+    """Yield ``(dataset, label, record, truth_boxes, da)`` for each real validation grounding image.
+
+    ``truth_boxes`` are the ``(n, 4)`` pixel boxes of the dataset's class, ``da`` the image
+    opened with ``egx.open_raster``; at most ``max_images`` per dataset, over ``datasets``
+    (default: every dataset of ``DATASET_CLASS`` under ``data_root``).
+    """
+    import egx_notebook as egx
+
+    from .data.readers import available_datasets, read_dataset
+
+    present = available_datasets(data_root)
+    for ds, label in DATASET_CLASS.items():
+        if ds not in present or (datasets is not None and ds not in datasets):
+            continue
+        for i, rec in enumerate(read_dataset(ds, data_root, "val")):
+            if max_images is not None and i >= max_images:
+                break
+            truth = np.asarray([o.box for o in rec.objects if o.label == label], float).reshape(-1, 4)
+            yield ds, label, rec, truth, egx.open_raster(data_root / rec.image, source=rec.source)
 
 
 def _union_mask(answer, shape: tuple[int, int]) -> np.ndarray:
@@ -88,7 +110,6 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
     from egx_notebook.model.data.vocabulary import CLASSES
 
     from .data.loading import load_sample
-    from .data.readers import available_datasets, read_dataset
     from .data.sirst import read_mask
 
     engine = egx.use(str(checkpoint), device=device)
@@ -109,36 +130,31 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
 
     # grounding on whole validation images, ground truth straight from the dataset readers
     counts: dict[str, int] = defaultdict(int)
-    for ds, label in DATASET_CLASS.items():
-        for rec in read_dataset(ds, data_root, "val") if ds in available_datasets(data_root) else []:
-            if max_images is not None and counts[ds] >= max_images:
-                break
-            counts[ds] += 1
-            gt_boxes = np.asarray([o.box for o in rec.objects if o.label == label], float).reshape(-1, 4)
-            da = egx.open_raster(data_root / rec.image, source=rec.source)
-            shape = (da.sizes["y"], da.sizes["x"])
-            gt = None
-            if ds in SMALL_TARGET_DATASETS:
-                gt = read_mask(data_root / rec.mask_path) if rec.mask_path else np.zeros(shape, dtype=bool)
-            for level in ground_levels:
-                t0 = time.perf_counter()
-                answer = (da.egx.ground(CLASSES[label].plural[0], whole_up_to=1) if level == "tiles"
-                          else da.egx.ground(CLASSES[label].plural[0], level=level))
-                if level == "auto":
-                    timings["ground"].append(time.perf_counter() - t0)
-                tag = "" if level == "auto" else f"@{level}"
-                for t in [None] + thresholds:
-                    boxes, scores, mask = _kept(answer, t)
-                    if t is None:
-                        store, gkey, skey = metrics, f"ground{tag}/{ds}", f"small_target{tag}/{ds}"
-                    else:
-                        store = sweep.setdefault(level, {}).setdefault(ds, {}).setdefault(f"{t:g}", {})
-                        gkey, skey = "ground", "small_target"
-                    store.setdefault(gkey, GroundingMetric()).update(boxes, scores, gt_boxes)
-                    if gt is not None:
-                        union = (np.zeros(shape, bool) if mask is None or not mask.sizes["object"]
-                                 else np.asarray(mask.any("object").values, dtype=bool))
-                        store.setdefault(skey, SmallTargetMetric()).update(union, gt)
+    for ds, label, rec, gt_boxes, da in grounding_images(data_root, max_images=max_images):
+        counts[ds] += 1
+        shape = (da.sizes["y"], da.sizes["x"])
+        gt = None
+        if ds in SMALL_TARGET_DATASETS:
+            gt = read_mask(data_root / rec.mask_path) if rec.mask_path else np.zeros(shape, dtype=bool)
+        for level in ground_levels:
+            t0 = time.perf_counter()
+            answer = (da.egx.ground(CLASSES[label].plural[0], whole_up_to=1) if level == "tiles"
+                      else da.egx.ground(CLASSES[label].plural[0], level=level))
+            if level == "auto":
+                timings["ground"].append(time.perf_counter() - t0)
+            tag = "" if level == "auto" else f"@{level}"
+            for t in [None] + thresholds:
+                boxes, scores, mask = _kept(answer, t)
+                if t is None:
+                    store, gkey, skey = metrics, f"ground{tag}/{ds}", f"small_target{tag}/{ds}"
+                else:
+                    store = sweep.setdefault(level, {}).setdefault(ds, {}).setdefault(f"{t:g}", {})
+                    gkey, skey = "ground", "small_target"
+                store.setdefault(gkey, GroundingMetric()).update(boxes, scores, gt_boxes)
+                if gt is not None:
+                    union = (np.zeros(shape, bool) if mask is None or not mask.sizes["object"]
+                             else np.asarray(mask.any("object").values, dtype=bool))
+                    store.setdefault(skey, SmallTargetMetric()).update(union, gt)
     log(f"  grounding: {dict(counts)} images")
 
     # region level: point -> mask, box/point -> class

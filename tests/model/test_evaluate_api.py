@@ -74,3 +74,23 @@ def test_background_prompts_are_scored_apart_from_the_classes(harness_run):
     assert background["refer_background/all"]["samples"] == sum(v["samples"] for v in per_dataset)
     assert all(1 <= v["samples"] <= 2 for v in per_dataset)  # --max-region-samples 2, counted apart
     assert harness_run["refer/all"]["samples"] >= 1  # class prompts are still scored
+
+
+def test_grounding_images_yield_each_datasets_class_boxes(tmp_path):
+    # the one walk over the validation images that evaluate_api and benchmarks/ground_errors.py share
+    from egx_data_fixtures import write_all
+
+    from egx_notebook.model.data.readers import read_dataset
+    from egx_notebook.model.evaluate_api import DATASET_CLASS, grounding_images
+
+    write_all(tmp_path, seed=5)
+    seen: dict[str, int] = {}
+    for ds, label, rec, truth, da in grounding_images(tmp_path, max_images=1):
+        seen[ds] = seen.get(ds, 0) + 1
+        assert label == DATASET_CLASS[ds]
+        assert truth.shape == (sum(o.label == label for o in rec.objects), 4)
+        assert da.attrs["egx_source"] == rec.source and da.sizes["x"] > 0
+    assert seen == {ds: 1 for ds in ("ssdd", "nepu-owod", "hit-uav", "sirst-v2")}  # nudt-sirst: no val image
+    assert len(list(read_dataset("ssdd", tmp_path, "val"))) > 1  # so max_images=1 did cut
+    only = {ds for ds, *_ in grounding_images(tmp_path, datasets=("ssdd", "hit-uav"))}
+    assert only == {"ssdd", "hit-uav"}
