@@ -44,7 +44,7 @@ def average_checkpoints(checkpoints: Sequence[str | Path], out: str | Path,
     Raises
     ------
     ValueError
-        Fewer than two checkpoints, a missing weights file, weights that do not match,
+        Fewer than two checkpoints, a missing weights or config file, weights that do not match,
         different configs or tensors, or ``out`` among the inputs.
     """
     import torch
@@ -57,8 +57,9 @@ def average_checkpoints(checkpoints: Sequence[str | Path], out: str | Path,
     if any(out.resolve() == p.resolve() for p in paths):
         raise ValueError(f"--out {out} is one of the inputs; write the average to a new folder")
     for p in paths:
-        if not (p / WEIGHTS_FILE).is_file():
-            raise ValueError(f"{p} has no {WEIGHTS_FILE}; pass checkpoint folders (e.g. runs/NAME/final)")
+        missing = [f for f in (WEIGHTS_FILE, "config.json") if not (p / f).is_file()]
+        if missing:
+            raise ValueError(f"{p} has no {' or '.join(missing)}; pass checkpoint folders (e.g. runs/NAME/final)")
     w = [1.0] * len(paths) if weights is None else [float(x) for x in weights]
     if len(w) != len(paths) or any(x < 0 for x in w) or sum(w) <= 0:
         raise ValueError(f"give one non-negative weight per checkpoint ({len(paths)}), not all zero; got {weights}")

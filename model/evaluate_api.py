@@ -75,10 +75,11 @@ def grounding_images(data_root: Path, *, max_images: int | None = None, datasets
             yield ds, label, rec, truth, egx.open_raster(data_root / rec.image, source=rec.source)
 
 
-def _union_mask(answer, shape: tuple[int, int]) -> np.ndarray:
-    if answer.mask is None:
+def _union_mask(mask, shape: tuple[int, int]) -> np.ndarray:
+    """The union over objects of an answer's ``(object, y, x)`` mask; all False when there is none."""
+    if mask is None or not mask.sizes["object"]:
         return np.zeros(shape, dtype=bool)
-    return np.asarray(answer.mask.any("object").values, dtype=bool)
+    return np.asarray(mask.any("object").values, dtype=bool)
 
 
 def _boxes_px(answer) -> tuple[np.ndarray, np.ndarray]:
@@ -152,9 +153,7 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
                     gkey, skey = "ground", "small_target"
                 store.setdefault(gkey, GroundingMetric()).update(boxes, scores, gt_boxes)
                 if gt is not None:
-                    union = (np.zeros(shape, bool) if mask is None or not mask.sizes["object"]
-                             else np.asarray(mask.any("object").values, dtype=bool))
-                    store.setdefault(skey, SmallTargetMetric()).update(union, gt)
+                    store.setdefault(skey, SmallTargetMetric()).update(_union_mask(mask, shape), gt)
     log(f"  grounding: {dict(counts)} images")
 
     # region level: point -> mask, box/point -> class
@@ -185,7 +184,7 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
             x, y = p["xy"]
             answer = da.egx.segment(point=(x0 + x, y0 + y))
             timings["segment"].append(time.perf_counter() - t0)
-            full = _union_mask(answer, (da.sizes["y"], da.sizes["x"]))
+            full = _union_mask(answer.mask, (da.sizes["y"], da.sizes["x"]))
             h, w = np.asarray(gt).shape
             pred = full[y0:y0 + h, x0:x0 + w]
             metric(f"segment/{s['dataset']}", MaskIoUMetric).update(pred, np.asarray(gt) > 0)
