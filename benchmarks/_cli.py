@@ -9,6 +9,11 @@ from pathlib import Path
 REAL_DATASETS = ("ssdd", "sirst-v2", "hit-uav", "nepu-owod")
 
 
+def recheck_from(value: str) -> float | None:
+    """``--recheck-from``: a score, or ``none`` for one look (``ground(recheck_from=None)``)."""
+    return None if value.lower() == "none" else float(value)
+
+
 def diagnostic_parser(doc: str | None) -> argparse.ArgumentParser:
     """A parser with ``--checkpoint`` (default: the shipped one), ``--data`` and ``--data-root``."""
     from egx_notebook.model import DEFAULT_CHECKPOINT

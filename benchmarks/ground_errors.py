@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _cli import REAL_DATASETS
+from _cli import REAL_DATASETS, recheck_from
 
 IOU = 0.5
 TOUCH = 0.1
@@ -57,6 +57,8 @@ def main() -> None:
     p.add_argument("--max-images", type=int, default=100, help="validation images per dataset")
     p.add_argument("--min-score", type=float, default=None, help="detection threshold; default: the model's own")
     p.add_argument("--whole-up-to", type=float, default=4.0, help="ground()'s whole_up_to (1 tiles every chip)")
+    p.add_argument("--recheck-from", type=recheck_from, default=0.2,
+                   help="ground()'s recheck_from (default 0.2, as the package); 'none' for one look")
     a = p.parse_args()
 
     import egx_notebook as egx
@@ -69,7 +71,8 @@ def main() -> None:
         row = per_dataset.setdefault(ds, {"images": 0, "truth": {"found": [], "loose": [], "missed": []},
                                           "found": {"match": 0, "loose": 0, "false": 0}})
         row["images"] += 1
-        answer = da.egx.ground(CLASSES[label].plural[0], whole_up_to=a.whole_up_to, min_score=a.min_score)
+        answer = da.egx.ground(CLASSES[label].plural[0], whole_up_to=a.whole_up_to, min_score=a.min_score,
+                               recheck_from=a.recheck_from)
         factor = max(v.factor for v in answer.views)
         tb, fb = bins(answer.boxes, answer.scores, truth)
         side = np.sqrt(np.clip(truth[:, 2] - truth[:, 0], 0, None) * np.clip(truth[:, 3] - truth[:, 1], 0, None))
@@ -85,7 +88,7 @@ def main() -> None:
         rows.append((ds, images, n, share, truth_bins, found_bins))
 
     print(f"\nground() at {'the model threshold' if a.min_score is None else a.min_score}, "
-          f"whole_up_to={a.whole_up_to:g}; objects: found (IoU >= {IOU}) / loose (>= {TOUCH}) / missed; "
+          f"whole_up_to={a.whole_up_to:g}, recheck_from={a.recheck_from}; objects: found (IoU >= {IOU}) / loose (>= {TOUCH}) / missed; "
           "sizes: median sqrt(box area), raster px (model-input px)\n")
     print("| dataset | images | objects | found | loose | missed | size found | size loose | size missed "
           "| boxes: match / loose / false |")

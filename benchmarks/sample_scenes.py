@@ -21,10 +21,13 @@ import json
 import tempfile
 from pathlib import Path
 
+from _cli import recheck_from
+
 SOURCES = ("sar", "optical", "infrared")
 
 
-def ground_scene(path: Path, min_score: float | None, whole_up_to: float = 4.0) -> dict:
+def ground_scene(path: Path, min_score: float | None, whole_up_to: float = 4.0,
+                 recheck_from: float | None = 0.2) -> dict:
     """Pooled tp / fp / fn of grounding every class present in one sample scene."""
     import egx_notebook as egx
 
@@ -32,7 +35,7 @@ def ground_scene(path: Path, min_score: float | None, whole_up_to: float = 4.0) 
     known = egx.datasets.sample_objects(path)
     counts = {"tp": 0, "fp": 0, "fn": 0}
     for label in sorted(set(known["label"])):
-        found = da.egx.ground(label, min_score=min_score, whole_up_to=whole_up_to)
+        found = da.egx.ground(label, min_score=min_score, whole_up_to=whole_up_to, recheck_from=recheck_from)
         s = egx.score_regions(found, known[known["label"] == label])
         for k in counts:
             counts[k] += s[k]
@@ -56,6 +59,8 @@ def main(argv=None) -> int:
                     help="min_score values to report besides the model's default")
     ap.add_argument("--whole-up-to", type=float, default=4.0,
                     help="ground's whole_up_to (default 4, as the quickstart; 1 tiles anything over 256 px)")
+    ap.add_argument("--recheck-from", type=recheck_from, default=0.2,
+                    help="ground's recheck_from (default 0.2, as the package); 'none' for one look")
     ap.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
     a = ap.parse_args(argv)
 
@@ -67,7 +72,8 @@ def main(argv=None) -> int:
     default_thr = json.loads((Path(ckpt) / "config.json").read_text())["det_score_threshold"]
     egx.use(a.checkpoint, device="cpu")
     thresholds = [None] + [t for t in a.thresholds if t != default_thr]
-    print(f"model: {ckpt}; scenes {a.size} px; level auto, whole_up_to {a.whole_up_to:g}; IoU 0.5\n")
+    print(f"model: {ckpt}; scenes {a.size} px; level auto, whole_up_to {a.whole_up_to:g}, "
+          f"recheck_from {a.recheck_from}; IoU 0.5\n")
     print(f"| {'scenes':<30} | {'n':>6} | {'objects':>7} | {'min_score':>10} | {'P':>5} | {'R':>5} | {'F1':>5} "
           f"| {'tp':>3} | {'fp':>3} |")
     print(f"|{'-' * 32}|{'-' * 8}|{'-' * 9}|{'-' * 12}|{'-' * 7}|{'-' * 7}|{'-' * 7}|{'-' * 5}|{'-' * 5}|")
@@ -78,10 +84,10 @@ def main(argv=None) -> int:
                      for s in seeds]
             for thr in thresholds:
                 label = f"{default_thr:g} (def.)" if thr is None else f"{thr:g}"
-                bundled = ground_scene(paths[0], thr, a.whole_up_to)
+                bundled = ground_scene(paths[0], thr, a.whole_up_to, a.recheck_from)
                 pooled = dict(bundled)
                 for path in paths[1:]:
-                    for k, v in ground_scene(path, thr, a.whole_up_to).items():
+                    for k, v in ground_scene(path, thr, a.whole_up_to, a.recheck_from).items():
                         pooled[k] += v
                 print(_row(f"{source}, bundled (seed {seeds[0]})", 1, label, bundled))
                 print(_row(f"{source}, bundled + held out", len(paths), label, pooled))

@@ -153,16 +153,21 @@ class EgxDataArrayAccessor:
     @_doc
     def ground(self, expression: str, *, point: Any = None, box: Any = None, polygon: Any = None, mask: Any = None,
                crs: Any = None, level: str = "auto", overlap: float = 0.25, iou: float = 0.5, max_tiles: int = 256,
-               whole_up_to: float = 4.0, min_score: float | None = None, max_new_tokens: int = 48):
+               whole_up_to: float = 4.0, recheck_from: float | None = 0.2, min_score: float | None = None,
+               max_new_tokens: int = 48):
         """Find all objects matching ``expression`` (boxes and masks).
 
         Without prompts, a chip whose long side is at most ``whole_up_to`` times
         the model input is looked at whole, decimated to the input (as the model
-        saw whole chips in training: on the validation chips of SSDD, HIT-UAV,
-        NEPU-OWOD and SIRST-v2 this scores better than tiles, see the model card).
-        A larger raster is tiled at native resolution with ``overlap`` and the
-        detections are merged with NMS at ``iou``, so small objects stay visible.
-        ``level="scene"`` always looks at the whole raster once.
+        saw whole chips in training). Detections of that look scored between
+        ``recheck_from`` and the threshold are doubtful: the native-resolution
+        tiles over them are grounded too, and a tile's box on a doubtful region
+        (and on no box already kept) is added. On the validation chips of SSDD,
+        HIT-UAV, NEPU-OWOD and SIRST-v2 this scores better than one look or tiles
+        alone (see the model card). A larger raster is tiled at native resolution
+        with ``overlap`` and the detections are merged with NMS at ``iou``, so
+        small objects stay visible. ``level="scene"`` always looks at the whole
+        raster once.
 
         Parameters
         ----------
@@ -178,9 +183,15 @@ class EgxDataArrayAccessor:
         whole_up_to : float
             Long side, in model inputs, up to which the raster is looked at whole;
             ``1`` tiles everything larger than one input.
+        recheck_from : float or None
+            Lowest score of a doubtful detection of the whole look, in [0, 1)
+            (default ``egx_notebook.asking.RECHECK_FROM``, 0.2);
+            ``None`` keeps the one look (one model call instead of one per tile
+            over the doubtful regions). Nothing is doubtful when it is not below
+            the threshold.
         min_score : float, optional
             Keep detections scoring at least this, in [0, 1); default the model's
-            own threshold (``det_score_threshold`` in its config, 0.3 for the
+            own threshold (``det_score_threshold`` in its config, 0.4 for the
             default model). Lower it to trade precision for recall, e.g. to sweep
             thresholds against your labels with :func:`egx_notebook.score_regions`.
         """
@@ -190,7 +201,7 @@ class EgxDataArrayAccessor:
         check_question(expression)
         question = f"Find all {expression.strip()}."
         return run_ground(self._obj, expression.strip(), question, level=level, overlap=overlap, iou=iou,
-                          max_tiles=max_tiles, whole_up_to=whole_up_to, min_score=min_score,
+                          max_tiles=max_tiles, whole_up_to=whole_up_to, recheck_from=recheck_from, min_score=min_score,
                           max_new_tokens=max_new_tokens, point=point,
                           box=box, polygon=polygon, mask=mask, crs=crs)
 

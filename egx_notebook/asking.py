@@ -14,16 +14,23 @@ from egx_notebook.errors import PromptError
 from egx_notebook.grid import Grid, grid_of
 from egx_notebook.prompts import PixelPrompt, check_question, parse_prompts, prompts_bounds
 from egx_notebook.sources import SourceProfile, source_profile
-from egx_notebook.tiling import nms, tile_views
+from egx_notebook.tiling import box_iou, nms, tile_views
 from egx_notebook.views import View, choose_view, read_view, region_side
 
-__all__ = ["run_task", "MASK_THRESHOLD"]
+__all__ = ["run_task", "run_ground", "MASK_THRESHOLD", "RECHECK_FROM"]
 
 
 #: Probability above which a mask pixel belongs to the object. Read off the default
 #: model's point-prompt masks on the validation chips (``benchmarks/mask_threshold.py``):
 #: its masks of small objects are under-confident, oil wells most of all.
 MASK_THRESHOLD = 0.3
+
+#: ``ground`` on a chip it looks at whole: detections scored from this up to the detection
+#: threshold are doubtful, and the native-resolution tiles over them are looked at again.
+#: Read off the validation chips (model card, "One look, tiles, or a second look").
+RECHECK_FROM = 0.2
+#: IoU at which a tile's box counts as on a doubtful region, or as the same object as a kept box.
+RECHECK_OVERLAP = 0.1
 
 
 def raster_key(da: xr.DataArray) -> Any:
@@ -52,13 +59,13 @@ def pixels_digest(arr: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def check_min_score(min_score: float | None) -> None:
+def check_min_score(min_score: float | None, name: str = "min_score") -> None:
     """Refuse a detection score threshold outside [0, 1)."""
     if min_score is None:
         return
     if isinstance(min_score, bool) or not isinstance(min_score, (int, float, np.floating)) or not 0 <= min_score < 1:
-        raise PromptError(f"min_score must be a number in [0, 1) (or None for the model's own threshold), "
-                          f"not {min_score!r}.")
+        what = "the model's own threshold" if name == "min_score" else "none"
+        raise PromptError(f"{name} must be a number in [0, 1) (or None for {what}), not {min_score!r}.")
 
 
 class _Request:
@@ -228,6 +235,7 @@ def run_ground(
     iou: float = 0.5,
     max_tiles: int = 256,
     whole_up_to: float = 4.0,
+    recheck_from: float | None = RECHECK_FROM,
     max_new_tokens: int = 48,
     min_score: float | None = None,
     engine: Engine | None = None,
@@ -237,15 +245,23 @@ def run_ground(
 
     With ``level="auto"`` a raster whose long side is at most ``whole_up_to`` times the
     model input is looked at whole (decimated, as the model saw whole chips in training);
-    a larger one is tiled at native resolution and the detections merged with NMS.
+    a larger one is tiled at native resolution and the detections merged with NMS. When
+    the whole look is decimated, its detections scored from ``recheck_from`` up to the
+    threshold are looked at again on the native-resolution tiles over them (see
+    :func:`_ground_rechecked`); ``recheck_from=None`` keeps the one look.
     """
     if not whole_up_to > 0:
         raise PromptError(f"whole_up_to must be a positive number of model inputs, got {whole_up_to!r}.")
     check_min_score(min_score)
+    if recheck_from is not None:
+        check_min_score(recheck_from, "recheck_from")
     req = _Request(da, engine or get_engine())
     size = req.engine.input_size
     has_prompts = any(prompt_kwargs.get(k) is not None for k in ("point", "box", "polygon", "mask"))
     big = max(req.grid.height, req.grid.width) > whole_up_to * size
+    if level == "auto" and not has_prompts and not big and recheck_from is not None:
+        return _ground_rechecked(req, expression, question, overlap=overlap, iou=iou, recheck_from=recheck_from,
+                                 max_new_tokens=max_new_tokens, min_score=min_score)
     if has_prompts or level in ("scene", "region") or not big:
         return run_task(da, "ground", question, level=level, label=expression, max_new_tokens=max_new_tokens,
                         min_score=min_score, engine=req.engine, **prompt_kwargs)
@@ -257,6 +273,15 @@ def run_ground(
             f"grounding over this {req.grid.width} x {req.grid.height} raster needs {len(views)} tiles of {size} px "
             f"(max_tiles={max_tiles}); pass level='scene' for a zoomed-out look, a box= to limit the area, or raise max_tiles."
         )
+    merged, raws = _ground_tiles(req, views, expression, question, iou, max_new_tokens, min_score)
+    text = f"Found {_found_phrase(merged, expression)} in {len(views)} tiles (merged with NMS at IoU {iou})."
+    return Answer(text=text, task="ground", question=question, source=req.profile.source, raster=da, grid=req.grid,
+                  views=views, detections=merged, prompts=[], raw=raws)
+
+
+def _ground_tiles(req: _Request, views: Sequence[View], expression: str, question: str, iou: float,
+                  max_new_tokens: int, min_score: float | None) -> tuple[list[Detection], list[dict]]:
+    """Ground on each view and merge the boxes with NMS at ``iou`` (box-less masks are kept as they are)."""
     detections: list[Detection] = []
     raws = []
     for view in views:
@@ -266,13 +291,56 @@ def run_ground(
     with_box = [d for d in detections if d.box_px is not None]
     keep = nms(np.array([d.box_px for d in with_box]).reshape(-1, 4), np.array([d.score or 0.0 for d in with_box]),
                [d.label for d in with_box], iou) if with_box else []
-    merged = [with_box[i] for i in keep] + [d for d in detections if d.box_px is None]
-    counts: dict[str, int] = {}
-    for d in merged:
-        counts[d.label or expression] = counts.get(d.label or expression, 0) + 1
+    return [with_box[i] for i in keep] + [d for d in detections if d.box_px is None], raws
+
+
+def _found_phrase(detections: Sequence[Detection], expression: str) -> str:
     from egx_notebook.model.data.vocabulary import count_phrase  # plain data, no torch
 
-    found = ", ".join(count_phrase(n, name) for name, n in counts.items()) or f"no {expression}"
-    text = f"Found {found} in {len(views)} tiles (merged with NMS at IoU {iou})."
-    return Answer(text=text, task="ground", question=question, source=req.profile.source, raster=da, grid=req.grid,
-                  views=views, detections=merged, prompts=[], raw=raws)
+    counts: dict[str, int] = {}
+    for d in detections:
+        counts[d.label or expression] = counts.get(d.label or expression, 0) + 1
+    return ", ".join(count_phrase(n, name) for name, n in counts.items()) or f"no {expression}"
+
+
+def _ground_rechecked(req: _Request, expression: str, question: str, *, overlap: float, iou: float,
+                      recheck_from: float, max_new_tokens: int, min_score: float | None) -> Answer:
+    """One look at the whole chip, then native-resolution tiles over its doubtful detections.
+
+    The whole look answers down to ``recheck_from``. Its detections scored at least the
+    threshold (``min_score``, else the model's own) are kept; those in between are doubtful.
+    The tiles that touch a doubtful box are grounded at the threshold, and a tile's box is
+    added where it lies on a doubtful box and on no kept one (IoU >= ``RECHECK_OVERLAP``).
+    The decimated look keeps the context that rejects clutter; the tiles see small objects
+    (thermal people a few pixels across once decimated) at the resolution they were boxed at.
+    """
+    size = req.engine.input_size
+    whole = choose_view(req.grid, None, "scene", size)
+    threshold = min_score if min_score is not None else req.engine.score_threshold
+    if whole.factor == 1 or threshold is None or recheck_from >= threshold:
+        return run_task(req.da, "ground", question, label=expression, max_new_tokens=max_new_tokens,
+                        min_score=min_score, engine=req.engine)
+    result = req.run(whole, "ground", question, [], (), max_new_tokens, recheck_from)
+    found = _detections(result, whole, 0, expression)
+    kept = [d for d in found if d.score is None or d.score >= threshold]
+    doubtful = np.array([d.box_px for d in found if d.box_px is not None and d.score is not None
+                         and d.score < threshold]).reshape(-1, 4)
+    tiles: list[View] = []
+    raws = [result]
+    if len(doubtful):
+        tiles = [t for t in tile_views(req.grid.height, req.grid.width, size, overlap)
+                 if (box_iou(doubtful, [t.window]) > 0).any()]
+        seen, more = _ground_tiles(req, tiles, expression, question, iou, max_new_tokens, min_score)
+        raws += more
+        kept_boxes = np.array([d.box_px for d in kept if d.box_px is not None]).reshape(-1, 4)
+        for d in seen:
+            if d.box_px is None or box_iou([d.box_px], doubtful).max() < RECHECK_OVERLAP:
+                continue
+            if len(kept_boxes) and box_iou([d.box_px], kept_boxes).max() >= RECHECK_OVERLAP:
+                continue
+            kept.append(d)
+    again = (f", {len(doubtful)} doubtful regions looked at again on {len(tiles)} native-resolution tiles"
+             if len(doubtful) else "")
+    text = f"Found {_found_phrase(kept, expression)} (one look at the whole chip{again})."
+    return Answer(text=text, task="ground", question=question, source=req.profile.source, raster=req.da,
+                  grid=req.grid, views=[whole, *tiles], detections=kept, prompts=[], raw=raws)

@@ -162,6 +162,12 @@ class Engine:
             return int(value)
         raise ModelError("the processor does not say its input size (processor.image_size); the checkpoint is incomplete.")
 
+    @property
+    def score_threshold(self) -> float | None:
+        """The model's own detection score threshold (``config.det_score_threshold``); None if it has none."""
+        value = getattr(getattr(self.model, "config", None), "det_score_threshold", None)
+        return float(value) if isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) else None
+
     # -- running -------------------------------------------------------------------
     def clear_cache(self) -> None:
         """Forget every encoded view."""

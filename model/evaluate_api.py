@@ -21,7 +21,9 @@ and NMS for grounding on chips larger than the model input):
 * ``threshold_sweep``: with ``--thresholds``, the model answers at the lowest of them
   and each metric above is recomputed keeping only the objects scored at or above
   each threshold (``{level: {dataset: {threshold: metrics}}}``), to choose
-  ``det_score_threshold`` on the validation split.
+  ``det_score_threshold`` on the validation split. ``auto``, whose second look over
+  doubtful detections depends on the threshold, is asked again at each one
+  (``min_score=t``) above the lowest, where it first answered.
 * ``segment/<dataset>``: ``da.egx.segment(point=...)`` at a point on a target,
   mask IoU against the annotated object inside the sample's window.
 * ``refer/<dataset>``: ``da.egx.refer(box=...)`` (or ``point=``), the first class
@@ -103,6 +105,13 @@ def _kept(answer, threshold: float | None):
     return boxes, scores, mask
 
 
+def _ground_at(da, name: str, level: str, min_score: float | None = None):
+    """``da.egx.ground(name)`` at a harness level: ``tiles`` is ``whole_up_to=1``, else ``level=``."""
+    if level == "tiles":
+        return da.egx.ground(name, whole_up_to=1, min_score=min_score)
+    return da.egx.ground(name, level=level, min_score=min_score)
+
+
 def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_images: int | None = None,
                  max_region_samples: int | None = None, device: str = "cpu", ground_levels: Sequence[str] = ("auto",),
                  thresholds: Sequence[float] = (), log=print) -> dict:
@@ -114,6 +123,7 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
     from .data.sirst import read_mask
 
     engine = egx.use(str(checkpoint), device=device)
+    engine.cache_size = 32  # a chip and its tiles stay encoded while it is asked at each threshold
     thresholds = sorted(set(thresholds))
     if thresholds:
         engine.model.config.det_score_threshold = thresholds[0]
@@ -137,15 +147,18 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
         gt = None
         if ds in SMALL_TARGET_DATASETS:
             gt = read_mask(data_root / rec.mask_path) if rec.mask_path else np.zeros(shape, dtype=bool)
+        name = CLASSES[label].plural[0]
         for level in ground_levels:
             t0 = time.perf_counter()
-            answer = (da.egx.ground(CLASSES[label].plural[0], whole_up_to=1) if level == "tiles"
-                      else da.egx.ground(CLASSES[label].plural[0], level=level))
+            answer = _ground_at(da, name, level)
             if level == "auto":
                 timings["ground"].append(time.perf_counter() - t0)
             tag = "" if level == "auto" else f"@{level}"
             for t in [None] + thresholds:
-                boxes, scores, mask = _kept(answer, t)
+                # auto looks again at what it doubts below the threshold, so it is asked at each one
+                asked = (_ground_at(da, name, level, t) if level == "auto" and t is not None and thresholds[0] < t < 1
+                         else answer)
+                boxes, scores, mask = _kept(asked, t)
                 if t is None:
                     store, gkey, skey = metrics, f"ground{tag}/{ds}", f"small_target{tag}/{ds}"
                 else:

@@ -259,3 +259,59 @@ def test_min_score_replaces_the_models_threshold_for_one_call(steered_engine):
     for bad in (-0.1, 1.0, "0.5", True):
         with pytest.raises(egx.PromptError, match="min_score"):
             da.egx.ground("ship", min_score=bad)
+
+
+def test_ground_looks_again_at_doubtful_detections_on_native_tiles(steered_engine):
+    from egx_notebook.asking import RECHECK_OVERLAP
+    from egx_notebook.tiling import box_iou
+
+    da = memory_raster((3, 300, 300), crs=UTM)  # a chip (long side <= 4 inputs of 128 px) looked at whole, decimated
+
+    def boxes(ans, views=None):
+        return [(d.box_px, d.score) for d in ans.detections if d.box_px is not None
+                and (views is None or any(p[0] in views for p in d.pieces))]
+
+    low = boxes(da.egx.ground("ship", level="scene", min_score=0.0))
+    scores = sorted({round(s, 6) for _, s in low})
+    assert len(scores) >= 3, scores
+    recheck, threshold = scores[0], scores[len(scores) // 2]  # doubtful: [recheck, threshold)
+    one_look = da.egx.ground("ship", level="scene", min_score=threshold)
+    tiles = da.egx.ground("ship", whole_up_to=1, min_score=threshold)  # every native tile
+    ans = da.egx.ground("ship", min_score=threshold, recheck_from=recheck)
+
+    assert ans.views[0] == one_look.views[0] and ans.views[0].factor > 1
+    assert all(v.factor == 1 for v in ans.views[1:]) and 0 < len(ans.views) - 1 <= len(tiles.views)
+    kept = [b for b, _ in boxes(one_look)]
+    doubtful = np.array([b for b, s in low if recheck <= s < threshold])
+    # the rule, applied to the full tile run: a tile box on a doubtful box and on no kept box
+    expected = [b for b, _ in boxes(tiles) if box_iou([b], doubtful).max() >= RECHECK_OVERLAP
+                and (not kept or box_iou([b], kept).max() < RECHECK_OVERLAP)]
+    got = [b for b, _ in boxes(ans)]
+    assert kept and expected and len(got) == len(kept) + len(expected)
+    np.testing.assert_allclose(np.array(got[: len(kept)]).reshape(-1, 4), np.array(kept).reshape(-1, 4))
+    np.testing.assert_allclose(np.array(got[len(kept):]).reshape(-1, 4), np.array(expected).reshape(-1, 4))
+    assert all(s >= threshold for _, s in boxes(ans))
+    assert ans.text.startswith("Found ") and f"{len(doubtful)} doubtful regions" in ans.text
+    assert ans.mask is None or ans.mask.sizes["y"] == 300  # masks of tiles and the whole look on da's grid
+
+    # nothing doubtful, or the second look turned off: the one look
+    for kwargs in ({"recheck_from": None}, {"recheck_from": threshold}):
+        same = da.egx.ground("ship", min_score=threshold, **kwargs)
+        assert len(same.views) == 1
+        np.testing.assert_allclose(np.array([b for b, _ in boxes(same)]).reshape(-1, 4), np.array(kept).reshape(-1, 4))
+    for bad in (-0.1, 1.0, "0.2", True):
+        with pytest.raises(egx.PromptError, match="recheck_from"):
+            da.egx.ground("ship", recheck_from=bad)
+
+
+def test_engine_reports_the_models_score_threshold(steered_engine):
+    assert steered_engine.score_threshold == pytest.approx(steered_engine.model.config.det_score_threshold)
+
+
+def test_accessor_recheck_default_is_the_packages():
+    import inspect
+
+    from egx_notebook.accessor import EgxDataArrayAccessor
+    from egx_notebook.asking import RECHECK_FROM
+
+    assert inspect.signature(EgxDataArrayAccessor.ground).parameters["recheck_from"].default == RECHECK_FROM

@@ -1,0 +1,107 @@
+"""One look, tiles, or one look and a second look over what it doubts: grounding F1 per rule.
+
+``da.egx.ground()`` on a chip looks at it whole, decimated to the model input. This asks
+each real validation chip twice, at the lowest score any rule needs: one look
+(``level="scene"``) and native-resolution tiles over the whole chip (``whole_up_to=1``),
+and scores these rules on the same answers at ``--threshold``:
+
+* **one look**: the whole look's boxes scored >= threshold (``recheck_from=None``);
+* **tiles**: the tiles' boxes >= threshold, merged with NMS;
+* **one look + tiles**: both, merged with NMS at IoU 0.5;
+* **second look from r** (``ground``'s default with ``recheck_from=r``): the whole look's
+  boxes >= threshold, plus each tile box >= threshold that lies on a whole-look box scored
+  in [r, threshold) and on no kept box (IoU >= ``RECHECK_OVERLAP``).
+
+The second look is computed from the full tile run here; ``ground`` runs only the tiles
+that touch a doubtful box, which gives the same boxes (tests/core/test_end_to_end.py).
+Boxes only: SIRST-v2's set IoU / Pd / Fa come from the masks, through
+``python -m egx_notebook.model.evaluate_api``.
+
+    python benchmarks/ground_levels.py --data-root ../shared/data [--checkpoint DIR]
+        [--threshold 0.4] [--recheck-from 0.2 0.3] [--max-images 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from _cli import REAL_DATASETS
+
+
+def _boxes(answer, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    rows = [(d.box_px, d.score) for d in answer.detections
+            if d.box_px is not None and (d.score is None or d.score >= threshold)]
+    return (np.array([b for b, _ in rows], float).reshape(-1, 4),
+            np.array([1.0 if s is None else s for _, s in rows], float))
+
+
+def second_look(whole: tuple, tiles: tuple, threshold: float, recheck_from: float) -> tuple[np.ndarray, np.ndarray]:
+    """``ground``'s rule on boxes: kept whole-look boxes plus tile boxes on doubtful, not kept, ones."""
+    from egx_notebook.asking import RECHECK_OVERLAP
+    from egx_notebook.tiling import box_iou
+
+    wb, ws = whole
+    sure, doubt = ws >= threshold, (ws >= recheck_from) & (ws < threshold)
+    tb, ts = tiles[0][tiles[1] >= threshold], tiles[1][tiles[1] >= threshold]
+    if not doubt.any() or not len(tb):
+        return wb[sure], ws[sure]
+    add = box_iou(tb, wb[doubt]).max(1) >= RECHECK_OVERLAP
+    if sure.any():
+        add &= box_iou(tb, wb[sure]).max(1) < RECHECK_OVERLAP
+    return np.concatenate([wb[sure], tb[add]]), np.concatenate([ws[sure], ts[add]])
+
+
+def _merged(a: tuple, b: tuple) -> tuple[np.ndarray, np.ndarray]:
+    from egx_notebook.tiling import nms
+
+    boxes, scores = np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]])
+    keep = nms(boxes, scores, None, 0.5) if len(boxes) else []
+    return boxes[keep], scores[keep]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder; default: the bundled model")
+    p.add_argument("--data-root", type=Path, required=True, help="the folder holding the datasets (../shared/data)")
+    p.add_argument("--max-images", type=int, default=100, help="validation images per dataset")
+    p.add_argument("--threshold", type=float, default=None, help="detection threshold; default: the model's own")
+    p.add_argument("--recheck-from", type=float, nargs="+", default=[0.2, 0.3], help="second-look lower scores")
+    a = p.parse_args()
+
+    import egx_notebook as egx
+    from egx_notebook.model.data.vocabulary import CLASSES
+    from egx_notebook.model.evaluate_api import grounding_images
+    from egx_notebook.model.metrics import GroundingMetric
+
+    engine = egx.use(None if a.checkpoint is None else str(a.checkpoint))
+    threshold = engine.score_threshold if a.threshold is None else a.threshold
+    low = min([threshold, *a.recheck_from])
+    rules = ["one look", "tiles", "one look + tiles", *[f"second look from {r:g}" for r in a.recheck_from]]
+    metrics: dict[tuple[str, str], GroundingMetric] = {}
+    for ds, label, _, truth, da in grounding_images(a.data_root, max_images=a.max_images, datasets=REAL_DATASETS):
+        name = CLASSES[label].plural[0]
+        whole = _boxes(da.egx.ground(name, level="scene", min_score=low), low)
+        tiles = _boxes(da.egx.ground(name, whole_up_to=1, min_score=threshold), threshold)
+        kept = (whole[0][whole[1] >= threshold], whole[1][whole[1] >= threshold])
+        answers = [kept, tiles, _merged(kept, tiles), *[second_look(whole, tiles, threshold, r) for r in a.recheck_from]]
+        for rule, (boxes, scores) in zip(rules, answers):
+            metrics.setdefault((rule, ds), GroundingMetric()).update(boxes, scores, truth)
+
+    datasets = [d for d in REAL_DATASETS if any(k[1] == d for k in metrics)]
+    print(f"\nground() rules at threshold {threshold:g}: F1 at IoU 0.5 (precision / recall), false boxes per image\n")
+    print("| rule | " + " | ".join(datasets) + " | mean F1 |")
+    print("|---|" + "---|" * (len(datasets) + 1))
+    for rule in rules:
+        cells, f1s = [], []
+        for ds in datasets:
+            m = metrics[(rule, ds)].compute()
+            f1s.append(m["f1"])
+            cells.append(f"{m['f1']:.3f} ({m['precision']:.2f} / {m['recall']:.2f}), {m['fp'] / max(m['images'], 1):.2f}")
+        print(f"| {rule} | " + " | ".join(cells) + f" | {np.mean(f1s):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
