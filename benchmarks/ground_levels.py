@@ -54,6 +54,17 @@ def second_look(whole: tuple, tiles: tuple, threshold: float, recheck_from: floa
     return np.concatenate([wb[sure], tb[add]]), np.concatenate([ws[sure], ts[add]])
 
 
+def looks(whole: tuple, windows: list, threshold: float, recheck_from: float | None) -> int:
+    """Model looks ``ground`` takes on a chip: the whole look, plus the tiles touching a doubtful box."""
+    from egx_notebook.tiling import box_iou
+
+    if recheck_from is None or len(windows) == 1:  # a chip no larger than the input has no finer look
+        return 1
+    wb, ws = whole
+    doubt = wb[(ws >= recheck_from) & (ws < threshold)]
+    return 1 + (int((box_iou(windows, doubt) > 0).any(1).sum()) if len(doubt) else 0)
+
+
 def _merged(a: tuple, b: tuple) -> tuple[np.ndarray, np.ndarray]:
     from egx_notebook.tiling import nms
 
@@ -75,12 +86,14 @@ def main() -> None:
     from egx_notebook.model.data.vocabulary import CLASSES
     from egx_notebook.model.evaluate_api import grounding_images
     from egx_notebook.model.metrics import GroundingMetric
+    from egx_notebook.tiling import tile_views
 
     engine = egx.use(None if a.checkpoint is None else str(a.checkpoint))
     threshold = engine.score_threshold if a.threshold is None else a.threshold
     low = min([threshold, *a.recheck_from])
     rules = ["one look", "tiles", "one look + tiles", *[f"second look from {r:g}" for r in a.recheck_from]]
     metrics: dict[tuple[str, str], GroundingMetric] = {}
+    n_looks: dict[tuple[str, str], list[int]] = {}
     for ds, label, _, truth, da in grounding_images(a.data_root, max_images=a.max_images, datasets=REAL_DATASETS):
         name = CLASSES[label].plural[0]
         whole = _boxes(da.egx.ground(name, level="scene", min_score=low), low)
@@ -89,9 +102,14 @@ def main() -> None:
         answers = [kept, tiles, _merged(kept, tiles), *[second_look(whole, tiles, threshold, r) for r in a.recheck_from]]
         for rule, (boxes, scores) in zip(rules, answers):
             metrics.setdefault((rule, ds), GroundingMetric()).update(boxes, scores, truth)
+        windows = [v.window for v in tile_views(da.sizes["y"], da.sizes["x"], engine.input_size, 0.25)]
+        for rule, n in zip(rules, [1, len(windows), 1 + len(windows),
+                                   *[looks(whole, windows, threshold, r) for r in a.recheck_from]]):
+            n_looks.setdefault((rule, ds), []).append(n)
 
     datasets = [d for d in REAL_DATASETS if any(k[1] == d for k in metrics)]
-    print(f"\nground() rules at threshold {threshold:g}: F1 at IoU 0.5 (precision / recall), false boxes per image\n")
+    print(f"\nground() rules at threshold {threshold:g}: F1 at IoU 0.5 (precision / recall), false boxes per image; "
+          "then the model looks each takes per image (mean)\n")
     print("| rule | " + " | ".join(datasets) + " | mean F1 |")
     print("|---|" + "---|" * (len(datasets) + 1))
     for rule in rules:
@@ -101,6 +119,10 @@ def main() -> None:
             f1s.append(m["f1"])
             cells.append(f"{m['f1']:.3f} ({m['precision']:.2f} / {m['recall']:.2f}), {m['fp'] / max(m['images'], 1):.2f}")
         print(f"| {rule} | " + " | ".join(cells) + f" | {np.mean(f1s):.3f} |")
+    print("\n| looks per image | " + " | ".join(datasets) + " |")
+    print("|---|" + "---|" * len(datasets))
+    for rule in rules:
+        print(f"| {rule} | " + " | ".join(f"{np.mean(n_looks[(rule, ds)]):.1f}" for ds in datasets) + " |")
 
 
 if __name__ == "__main__":
