@@ -322,7 +322,8 @@ def _ground_rechecked(req: _Request, expression: str, question: str, *, overlap:
                         min_score=min_score, engine=req.engine)
     result = req.run(whole, "ground", question, [], (), max_new_tokens, recheck_from)
     found = _detections(result, whole, 0, expression)
-    kept = [d for d in found if d.score is None or d.score >= threshold]
+    # box-less masks (a [SEG] next to the boxes) do not depend on the threshold: kept as one look keeps them
+    kept = [d for d in found if d.box_px is None or d.score is None or d.score >= threshold]
     doubtful = np.array([d.box_px for d in found if d.box_px is not None and d.score is not None
                          and d.score < threshold]).reshape(-1, 4)
     tiles: list[View] = []
