@@ -9,8 +9,9 @@ and scores these rules on the same answers at ``--threshold``:
 * **tiles**: the tiles' boxes >= threshold, merged with NMS;
 * **one look + tiles**: both, merged with NMS at IoU 0.5;
 * **second look from r** (``ground``'s default with ``recheck_from=r``): the whole look's
-  boxes >= threshold, plus each tile box >= threshold that lies on a whole-look box scored
-  in [r, threshold) and on no kept box (IoU >= ``RECHECK_OVERLAP``).
+  boxes >= threshold, plus each tile box >= threshold that lies on a doubtful whole-look box
+  (scored in [r, threshold), smaller than ``RECHECK_MAX_SIDE`` on the model input) and on no
+  kept box (IoU >= ``RECHECK_OVERLAP``); "any size" drops the size condition.
 
 The second look is computed from the full tile run here; ``ground`` runs only the tiles
 that touch a doubtful box, which gives the same boxes (tests/core/test_end_to_end.py).
@@ -18,7 +19,7 @@ Boxes only: SIRST-v2's set IoU / Pd / Fa come from the masks, through
 ``python -m egx_notebook.model.evaluate_api``.
 
     python benchmarks/ground_levels.py --data-root ../shared/data [--checkpoint DIR]
-        [--threshold 0.4] [--recheck-from 0.2 0.3] [--max-images 100]
+        [--threshold 0.4] [--recheck-from 0.2 0.3] [--max-side 8 12 16] [--max-images 100]
 """
 
 from __future__ import annotations
@@ -38,13 +39,22 @@ def _boxes(answer, threshold: float) -> tuple[np.ndarray, np.ndarray]:
             np.array([1.0 if s is None else s for _, s in rows], float))
 
 
-def second_look(whole: tuple, tiles: tuple, threshold: float, recheck_from: float) -> tuple[np.ndarray, np.ndarray]:
+def doubtful(whole: tuple, threshold: float, recheck_from: float, factor: int, max_side: float | None) -> np.ndarray:
+    """Which whole-look boxes ``ground`` looks at again (``max_side`` None: any size)."""
+    wb, ws = whole
+    doubt = (ws >= recheck_from) & (ws < threshold)
+    if max_side is not None:
+        doubt &= np.sqrt((wb[:, 2] - wb[:, 0]) * (wb[:, 3] - wb[:, 1])) / factor < max_side
+    return doubt
+
+
+def second_look(whole: tuple, tiles: tuple, threshold: float, doubt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``ground``'s rule on boxes: kept whole-look boxes plus tile boxes on doubtful, not kept, ones."""
     from egx_notebook.asking import RECHECK_OVERLAP
     from egx_notebook.tiling import box_iou
 
     wb, ws = whole
-    sure, doubt = ws >= threshold, (ws >= recheck_from) & (ws < threshold)
+    sure = ws >= threshold
     tb, ts = tiles[0][tiles[1] >= threshold], tiles[1][tiles[1] >= threshold]
     if not doubt.any() or not len(tb):
         return wb[sure], ws[sure]
@@ -54,15 +64,13 @@ def second_look(whole: tuple, tiles: tuple, threshold: float, recheck_from: floa
     return np.concatenate([wb[sure], tb[add]]), np.concatenate([ws[sure], ts[add]])
 
 
-def looks(whole: tuple, windows: list, threshold: float, recheck_from: float | None) -> int:
+def looks(whole: tuple, windows: list, doubt: np.ndarray) -> int:
     """Model looks ``ground`` takes on a chip: the whole look, plus the tiles touching a doubtful box."""
     from egx_notebook.tiling import box_iou
 
-    if recheck_from is None or len(windows) == 1:  # a chip no larger than the input has no finer look
+    if len(windows) == 1 or not doubt.any():  # a chip no larger than the input has no finer look
         return 1
-    wb, ws = whole
-    doubt = wb[(ws >= recheck_from) & (ws < threshold)]
-    return 1 + (int((box_iou(windows, doubt) > 0).any(1).sum()) if len(doubt) else 0)
+    return 1 + int((box_iou(windows, whole[0][doubt]) > 0).any(1).sum())
 
 
 def _merged(a: tuple, b: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -80,6 +88,8 @@ def main() -> None:
     p.add_argument("--max-images", type=int, default=100, help="validation images per dataset")
     p.add_argument("--threshold", type=float, default=None, help="detection threshold; default: the model's own")
     p.add_argument("--recheck-from", type=float, nargs="+", default=[0.2, 0.3], help="second-look lower scores")
+    p.add_argument("--max-side", type=float, nargs="+", default=None,
+                   help="largest doubtful box looked at again, model-input px (default: RECHECK_MAX_SIDE)")
     a = p.parse_args()
 
     import egx_notebook as egx
@@ -91,20 +101,26 @@ def main() -> None:
     engine = egx.use(None if a.checkpoint is None else str(a.checkpoint))
     threshold = engine.score_threshold if a.threshold is None else a.threshold
     low = min([threshold, *a.recheck_from])
-    rules = ["one look", "tiles", "one look + tiles", *[f"second look from {r:g}" for r in a.recheck_from]]
+    from egx_notebook.asking import RECHECK_MAX_SIDE
+
+    second = [(f"second look from {r:g}, under {m:g} px", r, m) for r in a.recheck_from
+              for m in (a.max_side or [RECHECK_MAX_SIDE])]
+    second += [(f"second look from {r:g}, any size", r, None) for r in a.recheck_from]
+    rules = ["one look", "tiles", "one look + tiles", *[name for name, _, _ in second]]
     metrics: dict[tuple[str, str], GroundingMetric] = {}
     n_looks: dict[tuple[str, str], list[int]] = {}
     for ds, label, _, truth, da in grounding_images(a.data_root, max_images=a.max_images, datasets=REAL_DATASETS):
         name = CLASSES[label].plural[0]
-        whole = _boxes(da.egx.ground(name, level="scene", min_score=low), low)
+        look = da.egx.ground(name, level="scene", min_score=low)
+        whole, factor = _boxes(look, low), look.views[0].factor
         tiles = _boxes(da.egx.ground(name, whole_up_to=1, min_score=threshold), threshold)
         kept = (whole[0][whole[1] >= threshold], whole[1][whole[1] >= threshold])
-        answers = [kept, tiles, _merged(kept, tiles), *[second_look(whole, tiles, threshold, r) for r in a.recheck_from]]
+        doubts = [doubtful(whole, threshold, r, factor, side) for _, r, side in second]
+        answers = [kept, tiles, _merged(kept, tiles), *[second_look(whole, tiles, threshold, d) for d in doubts]]
         for rule, (boxes, scores) in zip(rules, answers):
             metrics.setdefault((rule, ds), GroundingMetric()).update(boxes, scores, truth)
         windows = [v.window for v in tile_views(da.sizes["y"], da.sizes["x"], engine.input_size, 0.25)]
-        for rule, n in zip(rules, [1, len(windows), 1 + len(windows),
-                                   *[looks(whole, windows, threshold, r) for r in a.recheck_from]]):
+        for rule, n in zip(rules, [1, len(windows), 1 + len(windows), *[looks(whole, windows, d) for d in doubts]]):
             n_looks.setdefault((rule, ds), []).append(n)
 
     datasets = [d for d in REAL_DATASETS if any(k[1] == d for k in metrics)]

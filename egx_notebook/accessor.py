@@ -159,10 +159,10 @@ class EgxDataArrayAccessor:
 
         Without prompts, a chip whose long side is at most ``whole_up_to`` times
         the model input is looked at whole, decimated to the input (as the model
-        saw whole chips in training). Detections of that look scored between
-        ``recheck_from`` and the threshold are doubtful: the native-resolution
-        tiles over them are grounded too, and a tile's box on a doubtful region
-        (and on no box already kept) is added. On the validation chips of SSDD,
+        saw whole chips in training). Small detections of that look (under 12
+        px on the model input) scored between ``recheck_from`` and the threshold
+        are doubtful: the native-resolution tiles over them are grounded too, and
+        a tile's box on a doubtful region (and on no box already kept) is added. On the validation chips of SSDD,
         HIT-UAV, NEPU-OWOD and SIRST-v2 this scores better than one look or tiles
         alone (see the model card). A larger raster is tiled at native resolution
         with ``overlap`` and the detections are merged with NMS at ``iou``, so

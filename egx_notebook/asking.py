@@ -31,6 +31,10 @@ MASK_THRESHOLD = 0.3
 RECHECK_FROM = 0.2
 #: IoU at which a tile's box counts as on a doubtful region, or as the same object as a kept box.
 RECHECK_OVERLAP = 0.1
+#: Only doubtful boxes smaller than this on the whole look's input (square root of the area,
+#: model-input pixels: three cells of the stride-4 detection heatmap) are looked at again;
+#: larger objects gain nothing from native resolution (model card, as above).
+RECHECK_MAX_SIDE = 12.0
 
 
 def raster_key(da: xr.DataArray) -> Any:
@@ -308,7 +312,8 @@ def _ground_rechecked(req: _Request, expression: str, question: str, *, overlap:
     """One look at the whole chip, then native-resolution tiles over its doubtful detections.
 
     The whole look answers down to ``recheck_from``. Its detections scored at least the
-    threshold (``min_score``, else the model's own) are kept; those in between are doubtful.
+    threshold (``min_score``, else the model's own) are kept; those in between are doubtful,
+    and looked at again when they are small on the model input (``RECHECK_MAX_SIDE``).
     The tiles that touch a doubtful box are grounded at the threshold, and a tile's box is
     added where it lies on a doubtful box and on no kept one (IoU >= ``RECHECK_OVERLAP``).
     The decimated look keeps the context that rejects clutter; the tiles see small objects
@@ -326,6 +331,8 @@ def _ground_rechecked(req: _Request, expression: str, question: str, *, overlap:
     kept = [d for d in found if d.box_px is None or d.score is None or d.score >= threshold]
     doubtful = np.array([d.box_px for d in found if d.box_px is not None and d.score is not None
                          and d.score < threshold]).reshape(-1, 4)
+    side = np.sqrt((doubtful[:, 2] - doubtful[:, 0]) * (doubtful[:, 3] - doubtful[:, 1])) / whole.factor
+    doubtful = doubtful[side < RECHECK_MAX_SIDE]
     tiles: list[View] = []
     raws = [result]
     if len(doubtful):

@@ -261,8 +261,8 @@ def test_min_score_replaces_the_models_threshold_for_one_call(steered_engine):
             da.egx.ground("ship", min_score=bad)
 
 
-def test_ground_looks_again_at_doubtful_detections_on_native_tiles(steered_engine):
-    from egx_notebook.asking import RECHECK_OVERLAP
+def test_ground_looks_again_at_doubtful_detections_on_native_tiles(steered_engine, monkeypatch):
+    from egx_notebook.asking import RECHECK_MAX_SIDE, RECHECK_OVERLAP
     from egx_notebook.tiling import box_iou
 
     da = memory_raster((3, 300, 300), crs=UTM)  # a chip (long side <= 4 inputs of 128 px) looked at whole, decimated
@@ -282,7 +282,9 @@ def test_ground_looks_again_at_doubtful_detections_on_native_tiles(steered_engin
     assert ans.views[0] == one_look.views[0] and ans.views[0].factor > 1
     assert all(v.factor == 1 for v in ans.views[1:]) and 0 < len(ans.views) - 1 <= len(tiles.views)
     kept = [b for b, _ in boxes(one_look)]
-    doubtful = np.array([b for b, s in low if recheck <= s < threshold])
+    factor = ans.views[0].factor
+    doubtful = np.array([b for b, s in low if recheck <= s < threshold
+                         and np.sqrt((b[2] - b[0]) * (b[3] - b[1])) / factor < RECHECK_MAX_SIDE])
     # the rule, applied to the full tile run: a tile box on a doubtful box and on no kept box
     expected = [b for b, _ in boxes(tiles) if box_iou([b], doubtful).max() >= RECHECK_OVERLAP
                 and (not kept or box_iou([b], kept).max() < RECHECK_OVERLAP)]
@@ -299,6 +301,11 @@ def test_ground_looks_again_at_doubtful_detections_on_native_tiles(steered_engin
         same = da.egx.ground("ship", min_score=threshold, **kwargs)
         assert len(same.views) == 1
         np.testing.assert_allclose(np.array([b for b, _ in boxes(same)]).reshape(-1, 4), np.array(kept).reshape(-1, 4))
+    # doubtful boxes no smaller than RECHECK_MAX_SIDE on the input are not looked at again
+    monkeypatch.setattr("egx_notebook.asking.RECHECK_MAX_SIDE", 0.0)
+    large = da.egx.ground("ship", min_score=threshold, recheck_from=recheck)
+    assert len(large.views) == 1 and "doubtful" not in large.text
+    np.testing.assert_allclose(np.array([b for b, _ in boxes(large)]).reshape(-1, 4), np.array(kept).reshape(-1, 4))
     for bad in (-0.1, 1.0, "0.2", True):
         with pytest.raises(egx.PromptError, match="recheck_from"):
             da.egx.ground("ship", recheck_from=bad)
