@@ -14,6 +14,16 @@ def recheck_from(value: str) -> float | None:
     return None if value.lower() == "none" else float(value)
 
 
+def grounding_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A parser for the real-chip grounding diagnostics: ``--checkpoint`` (default: the bundled
+    model, None), ``--data-root`` and ``--max-images``."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder; default: the bundled model")
+    p.add_argument("--data-root", type=Path, required=True, help="the folder holding the datasets (../shared/data)")
+    p.add_argument("--max-images", type=int, default=100, help="validation images per dataset")
+    return p
+
+
 def diagnostic_parser(doc: str | None) -> argparse.ArgumentParser:
     """A parser with ``--checkpoint`` (default: the shipped one), ``--data`` and ``--data-root``."""
     from egx_notebook.model import DEFAULT_CHECKPOINT

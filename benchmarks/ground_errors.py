@@ -20,12 +20,9 @@ decimation factor), which is what the detection head, at stride 4, sees.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 
-from _cli import REAL_DATASETS, recheck_from
+from _cli import REAL_DATASETS, grounding_parser, recheck_from
 
 IOU = 0.5
 TOUCH = 0.1
@@ -51,10 +48,7 @@ def _median(x: list[float]) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder; default: the bundled model")
-    p.add_argument("--data-root", type=Path, required=True, help="the folder holding the datasets (../shared/data)")
-    p.add_argument("--max-images", type=int, default=100, help="validation images per dataset")
+    p = grounding_parser(__doc__)
     p.add_argument("--min-score", type=float, default=None, help="detection threshold; default: the model's own")
     p.add_argument("--whole-up-to", type=float, default=4.0, help="ground()'s whole_up_to (1 tiles every chip)")
     p.add_argument("--recheck-from", type=recheck_from, default=0.2,

@@ -24,53 +24,19 @@ Boxes only: SIRST-v2's set IoU / Pd / Fa come from the masks, through
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 
-from _cli import REAL_DATASETS
-
-
-def _boxes(answer, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    rows = [(d.box_px, d.score) for d in answer.detections
-            if d.box_px is not None and (d.score is None or d.score >= threshold)]
-    return (np.array([b for b, _ in rows], float).reshape(-1, 4),
-            np.array([1.0 if s is None else s for _, s in rows], float))
-
-
-def doubtful(whole: tuple, threshold: float, recheck_from: float, factor: int, max_side: float | None) -> np.ndarray:
-    """Which whole-look boxes ``ground`` looks at again (``max_side`` None: any size)."""
-    wb, ws = whole
-    doubt = (ws >= recheck_from) & (ws < threshold)
-    if max_side is not None:
-        doubt &= np.sqrt((wb[:, 2] - wb[:, 0]) * (wb[:, 3] - wb[:, 1])) / factor < max_side
-    return doubt
+from _cli import REAL_DATASETS, grounding_parser
 
 
 def second_look(whole: tuple, tiles: tuple, threshold: float, doubt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``ground``'s rule on boxes: kept whole-look boxes plus tile boxes on doubtful, not kept, ones."""
-    from egx_notebook.asking import RECHECK_OVERLAP
-    from egx_notebook.tiling import box_iou
+    from egx_notebook.asking import added_boxes
 
-    wb, ws = whole
+    (wb, ws), (tb, ts) = whole, tiles
     sure = ws >= threshold
-    tb, ts = tiles[0][tiles[1] >= threshold], tiles[1][tiles[1] >= threshold]
-    if not doubt.any() or not len(tb):
-        return wb[sure], ws[sure]
-    add = box_iou(tb, wb[doubt]).max(1) >= RECHECK_OVERLAP
-    if sure.any():
-        add &= box_iou(tb, wb[sure]).max(1) < RECHECK_OVERLAP
+    add = added_boxes(tb, wb[doubt], wb[sure])
     return np.concatenate([wb[sure], tb[add]]), np.concatenate([ws[sure], ts[add]])
-
-
-def looks(whole: tuple, windows: list, doubt: np.ndarray) -> int:
-    """Model looks ``ground`` takes on a chip: the whole look, plus the tiles touching a doubtful box."""
-    from egx_notebook.tiling import box_iou
-
-    if len(windows) == 1 or not doubt.any():  # a chip no larger than the input has no finer look
-        return 1
-    return 1 + int((box_iou(windows, whole[0][doubt]) > 0).any(1).sum())
 
 
 def _merged(a: tuple, b: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -82,10 +48,7 @@ def _merged(a: tuple, b: tuple) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder; default: the bundled model")
-    p.add_argument("--data-root", type=Path, required=True, help="the folder holding the datasets (../shared/data)")
-    p.add_argument("--max-images", type=int, default=100, help="validation images per dataset")
+    p = grounding_parser(__doc__)
     p.add_argument("--threshold", type=float, default=None, help="detection threshold; default: the model's own")
     p.add_argument("--recheck-from", type=float, nargs="+", default=[0.2, 0.3], help="second-look lower scores")
     p.add_argument("--max-side", type=float, nargs="+", default=None,
@@ -93,16 +56,15 @@ def main() -> None:
     a = p.parse_args()
 
     import egx_notebook as egx
+    from egx_notebook.asking import RECHECK_MAX_SIDE, doubtful_boxes
     from egx_notebook.model.data.vocabulary import CLASSES
-    from egx_notebook.model.evaluate_api import grounding_images
+    from egx_notebook.model.evaluate_api import grounding_images, kept_objects
     from egx_notebook.model.metrics import GroundingMetric
-    from egx_notebook.tiling import tile_views
+    from egx_notebook.tiling import tile_views, views_touching
 
     engine = egx.use(None if a.checkpoint is None else str(a.checkpoint))
     threshold = engine.score_threshold if a.threshold is None else a.threshold
     low = min([threshold, *a.recheck_from])
-    from egx_notebook.asking import RECHECK_MAX_SIDE
-
     second = [(f"second look from {r:g}, under {m:g} px", r, m) for r in a.recheck_from
               for m in (a.max_side or [RECHECK_MAX_SIDE])]
     second += [(f"second look from {r:g}, any size", r, None) for r in a.recheck_from]
@@ -112,15 +74,17 @@ def main() -> None:
     for ds, label, _, truth, da in grounding_images(a.data_root, max_images=a.max_images, datasets=REAL_DATASETS):
         name = CLASSES[label].plural[0]
         look = da.egx.ground(name, level="scene", min_score=low)
-        whole, factor = _boxes(look, low), look.views[0].factor
-        tiles = _boxes(da.egx.ground(name, whole_up_to=1, min_score=threshold), threshold)
+        whole, factor = kept_objects(look, low)[:2], look.views[0].factor
+        tiles = kept_objects(da.egx.ground(name, whole_up_to=1, min_score=threshold), threshold)[:2]
         kept = (whole[0][whole[1] >= threshold], whole[1][whole[1] >= threshold])
-        doubts = [doubtful(whole, threshold, r, factor, side) for _, r, side in second]
+        # a chip no larger than the input (factor 1) has no finer look
+        doubts = [doubtful_boxes(*whole, threshold, r, factor, side) & (factor > 1) for _, r, side in second]
         answers = [kept, tiles, _merged(kept, tiles), *[second_look(whole, tiles, threshold, d) for d in doubts]]
         for rule, (boxes, scores) in zip(rules, answers):
             metrics.setdefault((rule, ds), GroundingMetric()).update(boxes, scores, truth)
-        windows = [v.window for v in tile_views(da.sizes["y"], da.sizes["x"], engine.input_size, 0.25)]
-        for rule, n in zip(rules, [1, len(windows), 1 + len(windows), *[looks(whole, windows, d) for d in doubts]]):
+        views = tile_views(da.sizes["y"], da.sizes["x"], engine.input_size, 0.25)
+        for rule, n in zip(rules, [1, len(views), 1 + len(views),
+                                   *[1 + len(views_touching(views, whole[0][d])) for d in doubts]]):
             n_looks.setdefault((rule, ds), []).append(n)
 
     datasets = [d for d in REAL_DATASETS if any(k[1] == d for k in metrics)]

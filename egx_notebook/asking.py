@@ -14,10 +14,10 @@ from egx_notebook.errors import PromptError
 from egx_notebook.grid import Grid, grid_of
 from egx_notebook.prompts import PixelPrompt, check_question, parse_prompts, prompts_bounds
 from egx_notebook.sources import SourceProfile, source_profile
-from egx_notebook.tiling import box_iou, nms, tile_views
+from egx_notebook.tiling import box_iou, nms, tile_views, views_touching
 from egx_notebook.views import View, choose_view, read_view, region_side
 
-__all__ = ["run_task", "run_ground", "MASK_THRESHOLD", "RECHECK_FROM"]
+__all__ = ["run_task", "run_ground", "doubtful_boxes", "added_boxes", "MASK_THRESHOLD", "RECHECK_FROM"]
 
 
 #: Probability above which a mask pixel belongs to the object. Read off the default
@@ -307,6 +307,38 @@ def _found_phrase(detections: Sequence[Detection], expression: str) -> str:
     return ", ".join(count_phrase(n, name) for name, n in counts.items()) or f"no {expression}"
 
 
+def doubtful_boxes(boxes: np.ndarray, scores: np.ndarray, threshold: float, recheck_from: float, factor: int,
+                   max_side: float | None) -> np.ndarray:
+    """Which boxes of the whole look the second look checks again (one bool per box).
+
+    Doubtful: scored in ``[recheck_from, threshold)`` (a NaN score, no score, never is) and,
+    unless ``max_side`` is None, smaller than ``max_side`` on the look's input (square root
+    of the area over the look's decimation ``factor``).
+    """
+    boxes = np.asarray(boxes, float).reshape(-1, 4)
+    scores = np.asarray(scores, float).reshape(-1)
+    doubt = (scores >= recheck_from) & (scores < threshold)
+    if max_side is not None:
+        doubt &= np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])) / factor < max_side
+    return doubt
+
+
+def added_boxes(tile_boxes: np.ndarray, doubtful: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Which tile boxes the second look adds (one bool per box): on a doubtful box, on no kept one.
+
+    "On" is IoU >= ``RECHECK_OVERLAP``; all boxes in raster pixels.
+    """
+    tile_boxes = np.asarray(tile_boxes, float).reshape(-1, 4)
+    doubtful = np.asarray(doubtful, float).reshape(-1, 4)
+    kept = np.asarray(kept, float).reshape(-1, 4)
+    if not len(tile_boxes) or not len(doubtful):
+        return np.zeros(len(tile_boxes), bool)
+    add = box_iou(tile_boxes, doubtful).max(1) >= RECHECK_OVERLAP
+    if len(kept):
+        add &= box_iou(tile_boxes, kept).max(1) < RECHECK_OVERLAP
+    return add
+
+
 def _ground_rechecked(req: _Request, expression: str, question: str, *, overlap: float, iou: float,
                       recheck_from: float, max_new_tokens: int, min_score: float | None) -> Answer:
     """One look at the whole chip, then native-resolution tiles over its doubtful detections.
@@ -329,24 +361,19 @@ def _ground_rechecked(req: _Request, expression: str, question: str, *, overlap:
     found = _detections(result, whole, 0, expression)
     # box-less masks (a [SEG] next to the boxes) do not depend on the threshold: kept as one look keeps them
     kept = [d for d in found if d.box_px is None or d.score is None or d.score >= threshold]
-    doubtful = np.array([d.box_px for d in found if d.box_px is not None and d.score is not None
-                         and d.score < threshold]).reshape(-1, 4)
-    side = np.sqrt((doubtful[:, 2] - doubtful[:, 0]) * (doubtful[:, 3] - doubtful[:, 1])) / whole.factor
-    doubtful = doubtful[side < RECHECK_MAX_SIDE]
-    tiles: list[View] = []
+    boxed = [d for d in found if d.box_px is not None]
+    boxes = np.array([d.box_px for d in boxed]).reshape(-1, 4)
+    scores = np.array([np.nan if d.score is None else d.score for d in boxed])
+    doubtful = boxes[doubtful_boxes(boxes, scores, threshold, recheck_from, whole.factor, RECHECK_MAX_SIDE)]
+    tiles = views_touching(tile_views(req.grid.height, req.grid.width, size, overlap), doubtful)
     raws = [result]
-    if len(doubtful):
-        tiles = [t for t in tile_views(req.grid.height, req.grid.width, size, overlap)
-                 if (box_iou(doubtful, [t.window]) > 0).any()]
+    if tiles:
         seen, more = _ground_tiles(req, tiles, expression, question, iou, max_new_tokens, min_score)
         raws += more
-        kept_boxes = np.array([d.box_px for d in kept if d.box_px is not None]).reshape(-1, 4)
-        for d in seen:
-            if d.box_px is None or box_iou([d.box_px], doubtful).max() < RECHECK_OVERLAP:
-                continue
-            if len(kept_boxes) and box_iou([d.box_px], kept_boxes).max() >= RECHECK_OVERLAP:
-                continue
-            kept.append(d)
+        seen = [d for d in seen if d.box_px is not None]
+        add = added_boxes(np.array([d.box_px for d in seen]).reshape(-1, 4), doubtful,
+                          np.array([d.box_px for d in kept if d.box_px is not None]).reshape(-1, 4))
+        kept += [d for d, a in zip(seen, add) if a]
     again = (f", {len(doubtful)} doubtful regions looked at again on {len(tiles)} native-resolution tiles"
              if len(doubtful) else "")
     text = f"Found {_found_phrase(kept, expression)} (one look at the whole chip{again})."

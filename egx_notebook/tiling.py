@@ -9,7 +9,7 @@ import numpy as np
 
 from egx_notebook.views import View
 
-__all__ = ["tile_views", "box_iou", "nms"]
+__all__ = ["tile_views", "views_touching", "box_iou", "nms"]
 
 
 def _starts(size: int, tile: int, step: int) -> list[int]:
@@ -52,6 +52,14 @@ def tile_views(
         for r in _starts(y1 - y0, tile, step)
         for c in _starts(x1 - x0, tile, step)
     ]
+
+
+def views_touching(views: Sequence[View], boxes: np.ndarray) -> list[View]:
+    """The views whose window overlaps at least one of ``boxes`` (raster pixels, x0, y0, x1, y1)."""
+    boxes = np.asarray(boxes, float).reshape(-1, 4)
+    if not len(boxes):
+        return []
+    return [v for v in views if (box_iou(boxes, [v.window]) > 0).any()]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -49,7 +49,7 @@ import numpy as np
 from .evaluate import SMALL_TARGET_DATASETS, class_mentioned, report, report_json
 from .metrics import AccuracyMetric, GroundingMetric, MaskIoUMetric, SmallTargetMetric
 
-__all__ = ["evaluate_api", "grounding_images", "main"]
+__all__ = ["evaluate_api", "grounding_images", "kept_objects", "main"]
 
 DATASET_CLASS = {"ssdd": "ship", "sirst-v2": "small target", "nudt-sirst": "small target",
                  "hit-uav": "person", "nepu-owod": "oil well"}
@@ -92,7 +92,7 @@ def _boxes_px(answer) -> tuple[np.ndarray, np.ndarray]:
             np.asarray([np.nan if r[1] is None else r[1] for r in rows], float))
 
 
-def _kept(answer, threshold: float | None):
+def kept_objects(answer, threshold: float | None):
     """Boxes, scores and the union mask of the answer's objects scored >= ``threshold`` (all when None)."""
     boxes, scores = _boxes_px(answer)
     scores = np.nan_to_num(scores, nan=1.0)
@@ -158,7 +158,7 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
                 # auto looks again at what it doubts below the threshold, so it is asked at each one
                 asked = (_ground_at(da, name, level, t) if level == "auto" and t is not None and thresholds[0] < t < 1
                          else answer)
-                boxes, scores, mask = _kept(asked, t)
+                boxes, scores, mask = kept_objects(asked, t)
                 if t is None:
                     store, gkey, skey = metrics, f"ground{tag}/{ds}", f"small_target{tag}/{ds}"
                 else:

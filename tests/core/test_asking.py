@@ -61,3 +61,38 @@ def test_segment_with_a_box_keeps_every_piece(optical_tif, fake_engine):
     _seg_reply(fake_engine[2])
     ans = egx.open_raster(optical_tif).egx.segment(box=utm_box(140, 90, 160, 110))
     assert ans.mask.isel(object=0).values.sum() == (36 + 16) * ans.view.factor ** 2
+
+
+def test_doubtful_boxes_are_scored_below_the_threshold_and_small_on_the_input():
+    from egx_notebook.asking import doubtful_boxes
+
+    boxes = np.array([[0, 0, 20, 20], [0, 0, 20, 20], [0, 0, 20, 20], [0, 0, 60, 60], [0, 0, 20, 20]], float)
+    scores = np.array([0.5, 0.3, 0.1, 0.3, np.nan])  # kept, doubtful, too low, doubtful but large, no score
+    # factor 2: the 20-px boxes are 10 px on the input, the 60-px one 30 px
+    assert doubtful_boxes(boxes, scores, 0.4, 0.2, 2, 12.0).tolist() == [False, True, False, False, False]
+    assert doubtful_boxes(boxes, scores, 0.4, 0.2, 2, None).tolist() == [False, True, False, True, False]
+    assert doubtful_boxes(np.zeros((0, 4)), np.zeros(0), 0.4, 0.2, 2, 12.0).shape == (0,)
+
+
+def test_added_boxes_lie_on_a_doubtful_box_and_on_no_kept_one():
+    from egx_notebook.asking import added_boxes
+
+    doubtful = np.array([[0, 0, 10, 10]], float)
+    kept = np.array([[100, 100, 110, 110]], float)
+    tiles = np.array([[1, 1, 9, 9],         # on the doubtful box
+                      [50, 50, 60, 60],     # on nothing
+                      [101, 101, 109, 109],  # on a kept box
+                      [2, 2, 104, 104]], float)  # covers both, but IoU < 0.1 with each: on neither
+    assert added_boxes(tiles, doubtful, kept).tolist() == [True, False, False, False]
+    assert added_boxes(tiles, np.zeros((0, 4)), kept).tolist() == [False] * 4
+    assert added_boxes(tiles[:1], doubtful, np.zeros((0, 4))).tolist() == [True]
+
+
+def test_views_touching_keeps_the_tiles_a_box_overlaps():
+    from egx_notebook.tiling import tile_views, views_touching
+
+    views = tile_views(300, 300, 128, 0.25)
+    touched = views_touching(views, [[10, 10, 20, 20]])
+    assert touched == [v for v in views if v.col_off == 0 and v.row_off == 0]
+    assert views_touching(views, np.zeros((0, 4))) == []
+    assert len(views_touching(views, [[0, 0, 300, 300]])) == len(views)
