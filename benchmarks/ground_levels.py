@@ -1,25 +1,24 @@
 """One look, tiles, or one look and a second look over what it doubts: grounding F1 per rule.
 
 ``da.egx.ground()`` on a chip looks at it whole, decimated to the model input. This asks
-each real validation chip twice, at the lowest score any rule needs: one look
-(``level="scene"``) and native-resolution tiles over the whole chip (``whole_up_to=1``),
-and scores these rules on the same answers at ``--threshold``:
+each real validation chip through the public API and scores these rules at ``--threshold``:
 
-* **one look**: the whole look's boxes scored >= threshold (``recheck_from=None``);
-* **tiles**: the tiles' boxes >= threshold, merged with NMS;
+* **one look**: the whole look's boxes (``level="scene"``);
+* **tiles**: native-resolution tiles over the whole chip (``whole_up_to=1``), merged with NMS;
 * **one look + tiles**: both, merged with NMS at IoU 0.5;
 * **second look from r** (``ground``'s default with ``recheck_from=r``): the whole look's
-  boxes >= threshold, plus each tile box >= threshold that lies on a doubtful whole-look box
-  (scored in [r, threshold), smaller than ``RECHECK_MAX_SIDE`` on the model input) and on no
-  kept box (IoU >= ``RECHECK_OVERLAP``); "any size" drops the size condition.
+  boxes >= threshold, plus the boxes of native-resolution windows over the doubtful
+  whole-look boxes (scored in [r, threshold), smaller than ``--max-side`` px on the model
+  input, ``RECHECK_MAX_SIDE`` by default) that lie on a doubtful box and on no kept one;
+  "any size" drops the size condition. These rows are ``run_ground`` itself, so the looks
+  per image are the windows it grounded.
 
-The second look is computed from the full tile run here; ``ground`` runs only the tiles
-that touch a doubtful box, which gives the same boxes (tests/core/test_end_to_end.py).
 Boxes only: SIRST-v2's set IoU / Pd / Fa come from the masks, through
-``python -m egx_notebook.model.evaluate_api``.
+``python -m egx_notebook.model.evaluate_api``. ``--no-tiles`` skips the two tile rows (the
+slowest).
 
     python benchmarks/ground_levels.py --data-root ../shared/data [--checkpoint DIR]
-        [--threshold 0.4] [--recheck-from 0.2 0.3] [--max-side 8 12 16] [--max-images 100]
+        [--threshold 0.4] [--recheck-from 0.2 0.3] [--max-side 8 12 16] [--max-images 100] [--no-tiles]
 """
 
 from __future__ import annotations
@@ -27,16 +26,6 @@ from __future__ import annotations
 import numpy as np
 
 from _cli import REAL_DATASETS, grounding_parser
-
-
-def second_look(whole: tuple, tiles: tuple, threshold: float, doubt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``ground``'s rule on boxes: kept whole-look boxes plus tile boxes on doubtful, not kept, ones."""
-    from egx_notebook.asking import added_boxes
-
-    (wb, ws), (tb, ts) = whole, tiles
-    sure = ws >= threshold
-    add = added_boxes(tb, wb[doubt], wb[sure])
-    return np.concatenate([wb[sure], tb[add]]), np.concatenate([ws[sure], ts[add]])
 
 
 def _merged(a: tuple, b: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -53,39 +42,40 @@ def main() -> None:
     p.add_argument("--recheck-from", type=float, nargs="+", default=[0.2, 0.3], help="second-look lower scores")
     p.add_argument("--max-side", type=float, nargs="+", default=None,
                    help="largest doubtful box looked at again, model-input px (default: RECHECK_MAX_SIDE)")
+    p.add_argument("--no-tiles", action="store_true", help="skip the tiles and one look + tiles rows")
     a = p.parse_args()
 
     import egx_notebook as egx
-    from egx_notebook.asking import RECHECK_MAX_SIDE, doubtful_boxes
+    from egx_notebook.asking import RECHECK_MAX_SIDE, run_ground
     from egx_notebook.model.data.vocabulary import CLASSES
     from egx_notebook.model.evaluate_api import grounding_images, kept_objects
     from egx_notebook.model.metrics import GroundingMetric
-    from egx_notebook.tiling import tile_views, views_touching
 
     engine = egx.use(None if a.checkpoint is None else str(a.checkpoint))
+    engine.cache_size = max(engine.cache_size, 32)  # the rules share the whole look's and the tiles' encodings
     threshold = engine.score_threshold if a.threshold is None else a.threshold
-    low = min([threshold, *a.recheck_from])
     second = [(f"second look from {r:g}, under {m:g} px", r, m) for r in a.recheck_from
               for m in (a.max_side or [RECHECK_MAX_SIDE])]
     second += [(f"second look from {r:g}, any size", r, None) for r in a.recheck_from]
-    rules = ["one look", "tiles", "one look + tiles", *[name for name, _, _ in second]]
+    rules = ["one look", *([] if a.no_tiles else ["tiles", "one look + tiles"]), *[name for name, _, _ in second]]
     metrics: dict[tuple[str, str], GroundingMetric] = {}
     n_looks: dict[tuple[str, str], list[int]] = {}
     for ds, label, _, truth, da in grounding_images(a.data_root, max_images=a.max_images, datasets=REAL_DATASETS):
         name = CLASSES[label].plural[0]
-        look = da.egx.ground(name, level="scene", min_score=low)
-        whole, factor = kept_objects(look, low)[:2], look.views[0].factor
-        tiles = kept_objects(da.egx.ground(name, whole_up_to=1, min_score=threshold), threshold)[:2]
-        kept = (whole[0][whole[1] >= threshold], whole[1][whole[1] >= threshold])
-        # a chip no larger than the input (factor 1) has no finer look
-        doubts = [doubtful_boxes(*whole, threshold, r, factor, side) & (factor > 1) for _, r, side in second]
-        answers = [kept, tiles, _merged(kept, tiles), *[second_look(whole, tiles, threshold, d) for d in doubts]]
-        for rule, (boxes, scores) in zip(rules, answers):
+        question = f"Find all {name}."
+        whole = kept_objects(da.egx.ground(name, level="scene", min_score=threshold), threshold)[:2]
+        answers = [(whole, 1)]
+        if not a.no_tiles:
+            tiled = da.egx.ground(name, whole_up_to=1, min_score=threshold)
+            tiles = kept_objects(tiled, threshold)[:2]
+            answers += [(tiles, len(tiled.views)), (_merged(whole, tiles), 1 + len(tiled.views))]
+        for _, r, side in second:
+            ans = run_ground(da, name, question, min_score=threshold, recheck_from=r, recheck_max_side=side,
+                             engine=engine)
+            answers.append((kept_objects(ans, threshold)[:2], len(ans.views)))
+        for rule, ((boxes, scores), looks) in zip(rules, answers):
             metrics.setdefault((rule, ds), GroundingMetric()).update(boxes, scores, truth)
-        views = tile_views(da.sizes["y"], da.sizes["x"], engine.input_size, 0.25)
-        for rule, n in zip(rules, [1, len(views), 1 + len(views),
-                                   *[1 + len(views_touching(views, whole[0][d])) for d in doubts]]):
-            n_looks.setdefault((rule, ds), []).append(n)
+            n_looks.setdefault((rule, ds), []).append(looks)
 
     datasets = [d for d in REAL_DATASETS if any(k[1] == d for k in metrics)]
     print(f"\nground() rules at threshold {threshold:g}: F1 at IoU 0.5 (precision / recall), false boxes per image; "

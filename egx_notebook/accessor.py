@@ -161,8 +161,9 @@ class EgxDataArrayAccessor:
         the model input is looked at whole, decimated to the input (as the model
         saw whole chips in training). Small detections of that look (under 12
         px on the model input) scored between ``recheck_from`` and the threshold
-        are doubtful: the native-resolution tiles over them are grounded too, and
-        a tile's box on a doubtful region (and on no box already kept) is added. On the validation chips of SSDD,
+        are doubtful: a few native-resolution windows that hold them whole are
+        grounded too, and a window's box on a doubtful region (and on no box
+        already kept) is added. On the validation chips of SSDD,
         HIT-UAV, NEPU-OWOD and SIRST-v2 this scores better than one look or tiles
         alone (see the model card). A larger raster is tiled at native resolution
         with ``overlap`` and the detections are merged with NMS at ``iou``, so
@@ -186,9 +187,9 @@ class EgxDataArrayAccessor:
         recheck_from : float or None
             Lowest score of a doubtful detection of the whole look, in [0, 1)
             (default ``egx_notebook.asking.RECHECK_FROM``, 0.2);
-            ``None`` keeps the one look (one model call instead of one per tile
-            over the doubtful regions). Nothing is doubtful when it is not below
-            the threshold.
+            ``None`` keeps the one look (one model call instead of one per
+            window over the doubtful regions). Nothing is doubtful when it is
+            not below the threshold.
         min_score : float, optional
             Keep detections scoring at least this, in [0, 1); default the model's
             own threshold (``det_score_threshold`` in its config, 0.4 for the

@@ -14,7 +14,7 @@ from egx_notebook.errors import PromptError
 from egx_notebook.grid import Grid, grid_of
 from egx_notebook.prompts import PixelPrompt, check_question, parse_prompts, prompts_bounds
 from egx_notebook.sources import SourceProfile, source_profile
-from egx_notebook.tiling import box_iou, nms, tile_views, views_touching
+from egx_notebook.tiling import box_iou, covering_views, nms, tile_views
 from egx_notebook.views import View, choose_view, read_view, region_side
 
 __all__ = ["run_task", "run_ground", "doubtful_boxes", "added_boxes", "MASK_THRESHOLD", "RECHECK_FROM"]
@@ -26,15 +26,18 @@ __all__ = ["run_task", "run_ground", "doubtful_boxes", "added_boxes", "MASK_THRE
 MASK_THRESHOLD = 0.3
 
 #: ``ground`` on a chip it looks at whole: detections scored from this up to the detection
-#: threshold are doubtful, and the native-resolution tiles over them are looked at again.
+#: threshold are doubtful, and native-resolution windows over them are looked at again.
 #: Read off the validation chips (model card, "One look, tiles, or a second look").
 RECHECK_FROM = 0.2
-#: IoU at which a tile's box counts as on a doubtful region, or as the same object as a kept box.
+#: IoU at which a window's box counts as on a doubtful region, or as the same object as a kept box.
 RECHECK_OVERLAP = 0.1
 #: Only doubtful boxes smaller than this on the whole look's input (square root of the area,
 #: model-input pixels: three cells of the stride-4 detection heatmap) are looked at again;
 #: larger objects gain nothing from native resolution (model card, as above).
 RECHECK_MAX_SIDE = 12.0
+#: Context kept around each doubtful box in the native-resolution window that looks at it
+#: again, as a fraction of the model input side.
+RECHECK_CONTEXT = 0.125
 
 
 def raster_key(da: xr.DataArray) -> Any:
@@ -240,6 +243,7 @@ def run_ground(
     max_tiles: int = 256,
     whole_up_to: float = 4.0,
     recheck_from: float | None = RECHECK_FROM,
+    recheck_max_side: float | None = RECHECK_MAX_SIDE,
     max_new_tokens: int = 48,
     min_score: float | None = None,
     engine: Engine | None = None,
@@ -251,8 +255,9 @@ def run_ground(
     model input is looked at whole (decimated, as the model saw whole chips in training);
     a larger one is tiled at native resolution and the detections merged with NMS. When
     the whole look is decimated, its detections scored from ``recheck_from`` up to the
-    threshold are looked at again on the native-resolution tiles over them (see
-    :func:`_ground_rechecked`); ``recheck_from=None`` keeps the one look.
+    threshold are looked at again at native resolution (see :func:`_ground_rechecked`;
+    ``recheck_max_side`` is its size limit, None for any size); ``recheck_from=None``
+    keeps the one look.
     """
     if not whole_up_to > 0:
         raise PromptError(f"whole_up_to must be a positive number of model inputs, got {whole_up_to!r}.")
@@ -264,8 +269,8 @@ def run_ground(
     has_prompts = any(prompt_kwargs.get(k) is not None for k in ("point", "box", "polygon", "mask"))
     big = max(req.grid.height, req.grid.width) > whole_up_to * size
     if level == "auto" and not has_prompts and not big and recheck_from is not None:
-        return _ground_rechecked(req, expression, question, overlap=overlap, iou=iou, recheck_from=recheck_from,
-                                 max_new_tokens=max_new_tokens, min_score=min_score)
+        return _ground_rechecked(req, expression, question, iou=iou, recheck_from=recheck_from,
+                                 max_side=recheck_max_side, max_new_tokens=max_new_tokens, min_score=min_score)
     if has_prompts or level in ("scene", "region") or not big:
         return run_task(da, "ground", question, level=level, label=expression, max_new_tokens=max_new_tokens,
                         min_score=min_score, engine=req.engine, **prompt_kwargs)
@@ -324,7 +329,7 @@ def doubtful_boxes(boxes: np.ndarray, scores: np.ndarray, threshold: float, rech
 
 
 def added_boxes(tile_boxes: np.ndarray, doubtful: np.ndarray, kept: np.ndarray) -> np.ndarray:
-    """Which tile boxes the second look adds (one bool per box): on a doubtful box, on no kept one.
+    """Which window boxes the second look adds (one bool per box): on a doubtful box, on no kept one.
 
     "On" is IoU >= ``RECHECK_OVERLAP``; all boxes in raster pixels.
     """
@@ -339,15 +344,17 @@ def added_boxes(tile_boxes: np.ndarray, doubtful: np.ndarray, kept: np.ndarray) 
     return add
 
 
-def _ground_rechecked(req: _Request, expression: str, question: str, *, overlap: float, iou: float,
-                      recheck_from: float, max_new_tokens: int, min_score: float | None) -> Answer:
-    """One look at the whole chip, then native-resolution tiles over its doubtful detections.
+def _ground_rechecked(req: _Request, expression: str, question: str, *, iou: float, recheck_from: float,
+                      max_side: float | None, max_new_tokens: int, min_score: float | None) -> Answer:
+    """One look at the whole chip, then native-resolution windows over its doubtful detections.
 
     The whole look answers down to ``recheck_from``. Its detections scored at least the
     threshold (``min_score``, else the model's own) are kept; those in between are doubtful,
-    and looked at again when they are small on the model input (``RECHECK_MAX_SIDE``).
-    The tiles that touch a doubtful box are grounded at the threshold, and a tile's box is
-    added where it lies on a doubtful box and on no kept one (IoU >= ``RECHECK_OVERLAP``).
+    and looked at again when they are smaller than ``max_side`` on the model input.
+    Few native-resolution windows hold every doubtful box whole, with ``RECHECK_CONTEXT``
+    of context around it (:func:`~egx_notebook.tiling.covering_views`); they are grounded
+    at the threshold, and a window's box is added where it lies on a doubtful box and on
+    no kept one (IoU >= ``RECHECK_OVERLAP``).
     The decimated look keeps the context that rejects clutter; the tiles see small objects
     (thermal people a few pixels across once decimated) at the resolution they were boxed at.
     """
@@ -364,8 +371,8 @@ def _ground_rechecked(req: _Request, expression: str, question: str, *, overlap:
     boxed = [d for d in found if d.box_px is not None]
     boxes = np.array([d.box_px for d in boxed]).reshape(-1, 4)
     scores = np.array([np.nan if d.score is None else d.score for d in boxed])
-    doubtful = boxes[doubtful_boxes(boxes, scores, threshold, recheck_from, whole.factor, RECHECK_MAX_SIDE)]
-    tiles = views_touching(tile_views(req.grid.height, req.grid.width, size, overlap), doubtful)
+    doubtful = boxes[doubtful_boxes(boxes, scores, threshold, recheck_from, whole.factor, max_side)]
+    tiles = covering_views(req.grid.height, req.grid.width, size, doubtful, RECHECK_CONTEXT * size)
     raws = [result]
     if tiles:
         seen, more = _ground_tiles(req, tiles, expression, question, iou, max_new_tokens, min_score)
@@ -374,7 +381,7 @@ def _ground_rechecked(req: _Request, expression: str, question: str, *, overlap:
         add = added_boxes(np.array([d.box_px for d in seen]).reshape(-1, 4), doubtful,
                           np.array([d.box_px for d in kept if d.box_px is not None]).reshape(-1, 4))
         kept += [d for d, a in zip(seen, add) if a]
-    again = (f", {len(doubtful)} doubtful regions looked at again on {len(tiles)} native-resolution tiles"
+    again = (f", {len(doubtful)} doubtful regions looked at again in {len(tiles)} native-resolution windows"
              if len(doubtful) else "")
     text = f"Found {_found_phrase(kept, expression)} (one look at the whole chip{again})."
     return Answer(text=text, task="ground", question=question, source=req.profile.source, raster=req.da,

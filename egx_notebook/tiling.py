@@ -1,4 +1,4 @@
-"""Zoom-out: cover a large raster with overlapping native-resolution tiles and merge detections."""
+"""Native-resolution windows: tiles over a large raster, windows over chosen boxes, and merging detections."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from egx_notebook.views import View
 
-__all__ = ["tile_views", "views_touching", "box_iou", "nms"]
+__all__ = ["tile_views", "covering_views", "box_iou", "nms"]
 
 
 def _starts(size: int, tile: int, step: int) -> list[int]:
@@ -54,12 +54,57 @@ def tile_views(
     ]
 
 
-def views_touching(views: Sequence[View], boxes: np.ndarray) -> list[View]:
-    """The views whose window overlaps at least one of ``boxes`` (raster pixels, x0, y0, x1, y1)."""
+def _start_range(lo: np.ndarray, hi: np.ndarray, side: int, size: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """First and last window start (one axis) that hold [lo, hi) whole with up to ``margin`` around it."""
+    pad = np.clip((side - (hi - lo)) / 2, 0, margin)
+    first = np.clip(np.ceil(hi + pad - side), 0, size - side)
+    last = np.clip(np.floor(lo - pad), 0, size - side)
+    wide = first > last  # larger than a window: one centred on it
+    centre = np.clip(np.round((lo + hi - side) / 2), 0, size - side)
+    return np.where(wide, centre, first), np.where(wide, centre, last)
+
+
+def covering_views(height: int, width: int, tile: int, boxes: np.ndarray, margin: float = 0) -> list[View]:
+    """Few native-resolution windows of side ``tile`` that together hold every box whole.
+
+    Each box lies inside one window with ``margin`` px of context on every side where the
+    raster leaves room (less when the box is nearly as large as the window; a box larger
+    than the window gets a window centred on it). The windows are a greedy set cover: each
+    holds the most boxes not yet held, and is centred on them.
+
+    Parameters
+    ----------
+    height, width : int
+        Raster size in pixels.
+    tile : int
+        Window side (the model's input size); clipped to the raster.
+    boxes : (N, 4) array
+        Boxes (x0, y0, x1, y1) in raster pixels.
+    margin : float
+        Context to keep around each box, raster pixels.
+    """
     boxes = np.asarray(boxes, float).reshape(-1, 4)
+    th, tw = min(tile, height), min(tile, width)
     if not len(boxes):
         return []
-    return [v for v in views if (box_iou(boxes, [v.window]) > 0).any()]
+    x_first, x_last = _start_range(boxes[:, 0], boxes[:, 2], tw, width, margin)
+    y_first, y_last = _start_range(boxes[:, 1], boxes[:, 3], th, height, margin)
+    # an optimal window start can always be moved to some box's first or last start
+    xs = np.unique(np.concatenate([x_first, x_last]))
+    ys = np.unique(np.concatenate([y_first, y_last]))
+    in_x = (xs[:, None] >= x_first) & (xs[:, None] <= x_last)  # (candidates, boxes)
+    in_y = (ys[:, None] >= y_first) & (ys[:, None] <= y_last)
+    todo = np.ones(len(boxes), bool)
+    views = []
+    while todo.any():
+        held = (in_y[:, None, :] & in_x[None, :, :] & todo).sum(-1)
+        iy, ix = np.unravel_index(int(np.argmax(held)), held.shape)
+        members = in_y[iy] & in_x[ix] & todo
+        x0 = int(round((x_first[members].max() + x_last[members].min()) / 2))
+        y0 = int(round((y_first[members].max() + y_last[members].min()) / 2))
+        views.append(View(y0, x0, th, tw, 1, "tile"))
+        todo &= ~members
+    return views
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -86,13 +86,3 @@ def test_added_boxes_lie_on_a_doubtful_box_and_on_no_kept_one():
     assert added_boxes(tiles, doubtful, kept).tolist() == [True, False, False, False]
     assert added_boxes(tiles, np.zeros((0, 4)), kept).tolist() == [False] * 4
     assert added_boxes(tiles[:1], doubtful, np.zeros((0, 4))).tolist() == [True]
-
-
-def test_views_touching_keeps_the_tiles_a_box_overlaps():
-    from egx_notebook.tiling import tile_views, views_touching
-
-    views = tile_views(300, 300, 128, 0.25)
-    touched = views_touching(views, [[10, 10, 20, 20]])
-    assert touched == [v for v in views if v.col_off == 0 and v.row_off == 0]
-    assert views_touching(views, np.zeros((0, 4))) == []
-    assert len(views_touching(views, [[0, 0, 300, 300]])) == len(views)

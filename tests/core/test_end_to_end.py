@@ -261,49 +261,61 @@ def test_min_score_replaces_the_models_threshold_for_one_call(steered_engine):
             da.egx.ground("ship", min_score=bad)
 
 
-def test_ground_looks_again_at_doubtful_detections_on_native_tiles(steered_engine, monkeypatch):
-    from egx_notebook.asking import RECHECK_MAX_SIDE, RECHECK_OVERLAP
-    from egx_notebook.tiling import box_iou
+def test_ground_looks_again_at_doubtful_detections_in_native_windows(steered_engine):
+    from egx_notebook.asking import RECHECK_CONTEXT, RECHECK_MAX_SIDE, RECHECK_OVERLAP, run_ground
+    from egx_notebook.tiling import box_iou, nms
 
     da = memory_raster((3, 300, 300), crs=UTM)  # a chip (long side <= 4 inputs of 128 px) looked at whole, decimated
+    size = steered_engine.input_size
 
-    def boxes(ans, views=None):
-        return [(d.box_px, d.score) for d in ans.detections if d.box_px is not None
-                and (views is None or any(p[0] in views for p in d.pieces))]
+    def boxes(ans):
+        return [(d.box_px, d.score) for d in ans.detections if d.box_px is not None]
 
     low = boxes(da.egx.ground("ship", level="scene", min_score=0.0))
     scores = sorted({round(s, 6) for _, s in low})
     assert len(scores) >= 3, scores
     recheck, threshold = scores[0], scores[len(scores) // 2]  # doubtful: [recheck, threshold)
     one_look = da.egx.ground("ship", level="scene", min_score=threshold)
-    tiles = da.egx.ground("ship", whole_up_to=1, min_score=threshold)  # every native tile
     ans = da.egx.ground("ship", min_score=threshold, recheck_from=recheck)
 
     assert ans.views[0] == one_look.views[0] and ans.views[0].factor > 1
-    assert all(v.factor == 1 for v in ans.views[1:]) and 0 < len(ans.views) - 1 <= len(tiles.views)
+    windows = ans.views[1:]
+    assert windows and all(v.factor == 1 and v.shape == (size, size) for v in windows)
     kept = [b for b, _ in boxes(one_look)]
     factor = ans.views[0].factor
     doubtful = np.array([b for b, s in low if recheck <= s < threshold
                          and np.sqrt((b[2] - b[0]) * (b[3] - b[1])) / factor < RECHECK_MAX_SIDE])
-    # the rule, applied to the full tile run: a tile box on a doubtful box and on no kept box
-    expected = [b for b, _ in boxes(tiles) if box_iou([b], doubtful).max() >= RECHECK_OVERLAP
-                and (not kept or box_iou([b], kept).max() < RECHECK_OVERLAP)]
+    # every doubtful box lies whole in a window, with the context the raster leaves room for
+    margin = RECHECK_CONTEXT * size
+    for x0, y0, x1, y1 in doubtful:
+        assert any(v.col_off <= max(x0 - margin, 0) and v.row_off <= max(y0 - margin, 0)
+                   and min(x1 + margin, 300) <= v.col_off + size and min(y1 + margin, 300) <= v.row_off + size
+                   for v in windows), (x0, y0, x1, y1)
+    # the rule, on each window grounded on its own: a window box on a doubtful box and on no kept box
+    seen = []
+    for v in windows:
+        part = da.isel(y=slice(v.row_off, v.row_off + size), x=slice(v.col_off, v.col_off + size))
+        seen += [(np.add(b, [v.col_off, v.row_off] * 2), s)
+                 for b, s in boxes(part.egx.ground("ship", level="scene", min_score=threshold))]
+    keep = nms(np.array([b for b, _ in seen]).reshape(-1, 4), np.array([s for _, s in seen]), None, 0.5)
+    expected = [seen[i][0] for i in keep if box_iou([seen[i][0]], doubtful).max() >= RECHECK_OVERLAP
+                and (not kept or box_iou([seen[i][0]], kept).max() < RECHECK_OVERLAP)]
     got = [b for b, _ in boxes(ans)]
     assert kept and expected and len(got) == len(kept) + len(expected)
     np.testing.assert_allclose(np.array(got[: len(kept)]).reshape(-1, 4), np.array(kept).reshape(-1, 4))
-    np.testing.assert_allclose(np.array(got[len(kept):]).reshape(-1, 4), np.array(expected).reshape(-1, 4))
+    np.testing.assert_allclose(np.array(got[len(kept):]).reshape(-1, 4), np.array(expected).reshape(-1, 4), atol=1e-4)
     assert all(s >= threshold for _, s in boxes(ans))
     assert ans.text.startswith("Found ") and f"{len(doubtful)} doubtful regions" in ans.text
-    assert ans.mask is None or ans.mask.sizes["y"] == 300  # masks of tiles and the whole look on da's grid
+    assert f"in {len(windows)} native-resolution windows" in ans.text
+    assert ans.mask is None or ans.mask.sizes["y"] == 300  # masks of windows and the whole look on da's grid
 
     # nothing doubtful, or the second look turned off: the one look
     for kwargs in ({"recheck_from": None}, {"recheck_from": threshold}):
         same = da.egx.ground("ship", min_score=threshold, **kwargs)
         assert len(same.views) == 1
         np.testing.assert_allclose(np.array([b for b, _ in boxes(same)]).reshape(-1, 4), np.array(kept).reshape(-1, 4))
-    # doubtful boxes no smaller than RECHECK_MAX_SIDE on the input are not looked at again
-    monkeypatch.setattr("egx_notebook.asking.RECHECK_MAX_SIDE", 0.0)
-    large = da.egx.ground("ship", min_score=threshold, recheck_from=recheck)
+    # doubtful boxes no smaller than the size limit on the input are not looked at again
+    large = run_ground(da, "ship", "Find all ships.", min_score=threshold, recheck_from=recheck, recheck_max_side=0.0)
     assert len(large.views) == 1 and "doubtful" not in large.text
     np.testing.assert_allclose(np.array([b for b, _ in boxes(large)]).reshape(-1, 4), np.array(kept).reshape(-1, 4))
     for bad in (-0.1, 1.0, "0.2", True):
