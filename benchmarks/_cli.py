@@ -16,11 +16,13 @@ def recheck_from(value: str) -> float | None:
 
 def grounding_parser(doc: str | None) -> argparse.ArgumentParser:
     """A parser for the real-chip grounding diagnostics: ``--checkpoint`` (default: the bundled
-    model, None), ``--data-root`` and ``--max-images``."""
+    model, None), ``--data-root``, ``--max-images`` and ``--datasets``."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder; default: the bundled model")
     p.add_argument("--data-root", type=Path, required=True, help="the folder holding the datasets (../shared/data)")
     p.add_argument("--max-images", type=int, default=100, help="validation images per dataset")
+    p.add_argument("--datasets", nargs="+", choices=REAL_DATASETS, default=list(REAL_DATASETS),
+                   help="which real datasets (default: all)")
     return p
 
 

@@ -61,7 +61,7 @@ def main() -> None:
 
     egx.use(None if a.checkpoint is None else str(a.checkpoint))
     per_dataset: dict[str, dict] = {}
-    for ds, label, _, truth, da in grounding_images(a.data_root, max_images=a.max_images, datasets=REAL_DATASETS):
+    for ds, label, _, truth, da in grounding_images(a.data_root, max_images=a.max_images, datasets=a.datasets):
         row = per_dataset.setdefault(ds, {"images": 0, "truth": {"found": [], "loose": [], "missed": []},
                                           "found": {"match": 0, "loose": 0, "false": 0}})
         row["images"] += 1

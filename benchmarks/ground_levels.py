@@ -60,7 +60,7 @@ def main() -> None:
     rules = ["one look", *([] if a.no_tiles else ["tiles", "one look + tiles"]), *[name for name, _, _ in second]]
     metrics: dict[tuple[str, str], GroundingMetric] = {}
     n_looks: dict[tuple[str, str], list[int]] = {}
-    for ds, label, _, truth, da in grounding_images(a.data_root, max_images=a.max_images, datasets=REAL_DATASETS):
+    for ds, label, _, truth, da in grounding_images(a.data_root, max_images=a.max_images, datasets=a.datasets):
         name = CLASSES[label].plural[0]
         question = f"Find all {name}."
         whole = kept_objects(da.egx.ground(name, level="scene", min_score=threshold), threshold)[:2]

@@ -94,7 +94,7 @@ def run_quickstart(
     known_ships = sample_objects(paths["sar"])
     sc = answers["ships_score"] = score_regions(answers["ships"], known_ships[known_ships["label"] == "ship"])
     checks = {"ships": f"\n  checked: {sc['tp']} of the {sc['tp'] + sc['fn']} known ships found (IoU 0.5); "
-                       f"{sc['fp']} other regions"}
+                       f"{sc['fp']} other region{'' if sc['fp'] == 1 else 's'}"}
     engine.load()  # loaded by now; report what answered
     echo(f"model: {engine.spec if engine.spec is not None else 'default checkpoint'} on {engine._device}")
 
