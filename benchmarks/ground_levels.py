@@ -52,7 +52,7 @@ def main() -> None:
     from egx_notebook.model.metrics import GroundingMetric
 
     engine = egx.use(None if a.checkpoint is None else str(a.checkpoint))
-    engine.cache_size = max(engine.cache_size, 32)  # the rules share the whole look's and the tiles' encodings
+    engine.cache_size = max(engine.cache_size, 32)  # the rules share the whole look's and their windows' encodings
     threshold = engine.score_threshold if a.threshold is None else a.threshold
     second = [(f"second look from {r:g}, under {m:g} px", r, m) for r in a.recheck_from
               for m in (a.max_side or [RECHECK_MAX_SIDE])]
