@@ -328,19 +328,19 @@ def doubtful_boxes(boxes: np.ndarray, scores: np.ndarray, threshold: float, rech
     return doubt
 
 
-def added_boxes(tile_boxes: np.ndarray, doubtful: np.ndarray, kept: np.ndarray) -> np.ndarray:
+def added_boxes(window_boxes: np.ndarray, doubtful: np.ndarray, kept: np.ndarray) -> np.ndarray:
     """Which window boxes the second look adds (one bool per box): on a doubtful box, on no kept one.
 
     "On" is IoU >= ``RECHECK_OVERLAP``; all boxes in raster pixels.
     """
-    tile_boxes = np.asarray(tile_boxes, float).reshape(-1, 4)
+    window_boxes = np.asarray(window_boxes, float).reshape(-1, 4)
     doubtful = np.asarray(doubtful, float).reshape(-1, 4)
     kept = np.asarray(kept, float).reshape(-1, 4)
-    if not len(tile_boxes) or not len(doubtful):
-        return np.zeros(len(tile_boxes), bool)
-    add = box_iou(tile_boxes, doubtful).max(1) >= RECHECK_OVERLAP
+    if not len(window_boxes) or not len(doubtful):
+        return np.zeros(len(window_boxes), bool)
+    add = box_iou(window_boxes, doubtful).max(1) >= RECHECK_OVERLAP
     if len(kept):
-        add &= box_iou(tile_boxes, kept).max(1) < RECHECK_OVERLAP
+        add &= box_iou(window_boxes, kept).max(1) < RECHECK_OVERLAP
     return add
 
 
