@@ -222,11 +222,21 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
 
     def run_seg(self, rows: torch.Tensor, hidden: torch.Tensor, feats: EgxImageFeatures, fused,
                 union) -> torch.Tensor:
-        """Mask logits (N, S, S) for [SEG] hidden states ``hidden`` of batch rows ``rows``."""
+        """Mask logits (N, S, S) for [SEG] hidden states ``hidden`` of batch rows ``rows``.
+
+        Without gradients the view's share of the full-resolution refinement is computed
+        once and kept on ``feats`` (``seg_view``), so a follow-up prompt on a cached view
+        pays only for its own mask.
+        """
         prompt = None
         if union is not None:
             prompt = union[rows]
-        return self.seg_head(hidden, fused[rows], prompt, feats.s4[rows], feats.stem[rows])
+        view = None
+        if not torch.is_grad_enabled():
+            if feats.seg_view is None:
+                feats.seg_view = self.seg_head.view_term(feats.s4, feats.stem)
+            view = feats.seg_view[rows]
+        return self.seg_head(hidden, fused[rows], prompt, feats.s4[rows], feats.stem[rows], view=view)
 
     def run_det(self, rows: torch.Tensor, hidden: torch.Tensor, feats: EgxImageFeatures, fused) -> dict:
         """Raw grounding maps for [DET] hidden states of batch rows ``rows``."""

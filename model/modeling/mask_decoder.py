@@ -73,11 +73,27 @@ class SegMaskHead(nn.Module):
         tokens = tokens + self.corner_embed.weight[:2].to(ref.dtype)
         return torch.where(rows.any(-1)[:, None, None], tokens, none)
 
+    def view_term(self, s4: torch.Tensor, stem: torch.Tensor) -> torch.Tensor:
+        """The part of the refinement's first convolution that depends on the view alone.
+
+        The convolution is linear in its input channels, so over ``[mask, s4, stem]`` it is
+        the sum of one convolution of the mask and one of the view's features (zero padding
+        splits the same way). The view's term, (B, mask_refine_dim, S, S) with the bias, is
+        the costly one at full resolution; computed once per view and passed back to
+        :meth:`forward` as ``view``, it leaves a one-channel convolution per prompt.
+        """
+        conv = self.refine[0]
+        size = stem.shape[-2:]
+        s4f = F.interpolate(self.s4_proj(s4), size=size, mode="bilinear", align_corners=False)
+        feats = torch.cat([s4f, stem.to(s4f.dtype)], dim=1)
+        return F.conv2d(feats, conv.weight[:, 1:], conv.bias, padding=conv.padding)
+
     def forward(self, hidden: torch.Tensor, fused: torch.Tensor, prompt: torch.Tensor | None,
-                s4: torch.Tensor, stem: torch.Tensor) -> torch.Tensor:
+                s4: torch.Tensor, stem: torch.Tensor, view: torch.Tensor | None = None) -> torch.Tensor:
         """Mask logits (N, S, S) for N ``[SEG]`` hidden states and their rows' features.
 
-        ``prompt`` is (N, 1, S, S) (union of visual prompts) or None.
+        ``prompt`` is (N, 1, S, S) (union of visual prompts) or None. ``view``, the rows'
+        :meth:`view_term` when it is cached, gives the same logits faster.
         """
         n, _, g, _ = fused.shape
         image = self.image_proj(fused)
@@ -96,5 +112,9 @@ class SegMaskHead(nn.Module):
         low = low[:, 0]  # (N, 1, 4g, 4g): stride 4
         size = stem.shape[-2:]
         up = F.interpolate(low, size=size, mode="bilinear", align_corners=False)
-        s4f = F.interpolate(self.s4_proj(s4), size=size, mode="bilinear", align_corners=False)
-        return (up + self.refine(torch.cat([up, s4f, stem.to(up.dtype)], dim=1)))[:, 0]
+        if view is None:
+            s4f = F.interpolate(self.s4_proj(s4), size=size, mode="bilinear", align_corners=False)
+            return (up + self.refine(torch.cat([up, s4f, stem.to(up.dtype)], dim=1)))[:, 0]
+        conv = self.refine[0]
+        first = F.conv2d(up, conv.weight[:, :1], None, padding=conv.padding) + view.to(up.dtype)
+        return (up + self.refine[2](self.refine[1](first)))[:, 0]

@@ -21,6 +21,9 @@ class EgxImageFeatures:
     grid : (B, fusion_dim, S/16, S/16) image tokens before prompt fusion.
     valid_mask : (B, 1, S, S) 1 where the canvas holds valid data.
     source_ids : (B,) source of each image.
+    seg_view : (B, mask_refine_dim, S, S) or None; the view's term of the ``[SEG]``
+        refinement, filled in by the first mask asked of these features without
+        gradients, so follow-up masks skip the full-resolution work.
     """
 
     stem: torch.Tensor
@@ -30,13 +33,16 @@ class EgxImageFeatures:
     grid: torch.Tensor
     valid_mask: torch.Tensor
     source_ids: torch.Tensor
+    seg_view: torch.Tensor | None = None
 
     def to(self, *args, **kwargs) -> "EgxImageFeatures":
         """Move (and cast floating tensors) like ``torch.Tensor.to``."""
         out = {}
         for f in fields(self):
             t = getattr(self, f.name)
-            if t.is_floating_point():
+            if t is None:
+                out[f.name] = None
+            elif t.is_floating_point():
                 out[f.name] = t.to(*args, **kwargs)
             else:
                 dev = kwargs.get("device", next((a for a in args if isinstance(a, (str, torch.device))), None))
@@ -45,7 +51,8 @@ class EgxImageFeatures:
 
     def select(self, index: torch.Tensor) -> "EgxImageFeatures":
         """Rows ``index`` of every tensor (used to broadcast one view over several prompts)."""
-        return EgxImageFeatures(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        return EgxImageFeatures(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name)[index])
+                                   for f in fields(self)})
 
     @property
     def batch_size(self) -> int:

@@ -318,6 +318,30 @@ def test_generate_seg_mask_for_each_prompt_kind(tiny, kind):
     assert result["boxes"].shape == (0, 4)
 
 
+def test_seg_refinement_cached_per_view_matches_the_direct_pass(tiny):
+    model, processor = tiny
+    image = processor.preprocess_image(_view(), "optical")
+    with torch.no_grad():
+        feats = model.encode_images(image.pixel_values, image.source_ids, image.valid_mask)
+        prompt_masks = processor.rasterize_prompts(PROMPTS["box"], image.geometry)
+        valid = torch.ones(prompt_masks.shape[:2], dtype=torch.bool)
+        ids = processor.build_inputs("segment", None, n_regions=1)["input_ids"]
+        _, fused = model.prepare_inputs_embeds(feats, ids, prompt_masks, valid)
+        union = model._prompt_union(prompt_masks, valid)
+    hidden = torch.randn(2, model.config.text_config.hidden_size, generator=torch.Generator().manual_seed(0))
+    rows = torch.tensor([0, 0])
+    with torch.enable_grad():  # training's path: the whole refinement, nothing cached
+        direct = model.run_seg(rows, hidden, feats, fused, union)
+    assert feats.seg_view is None
+    with torch.no_grad():
+        first = model.run_seg(rows, hidden, feats, fused, union)
+        assert feats.seg_view is not None and feats.seg_view.shape[-2:] == feats.stem.shape[-2:]
+        follow_up = model.run_seg(rows, hidden, feats, fused, union)
+    torch.testing.assert_close(first, direct.detach(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(follow_up, first)
+    assert feats.select(torch.tensor([0])).seg_view is not None  # the cache travels with the features
+
+
 def test_generate_mask_depends_on_the_visual_prompt(tiny):
     model, processor = tiny
     image = processor.preprocess_image(_view(), "optical")
