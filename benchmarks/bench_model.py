@@ -14,7 +14,9 @@ Stages (median of ``--repeats`` after ``--warmup`` runs, milliseconds):
 * prompt + fusion: rasterise the visual prompt, prompt ViT, hybrid fusion, projectors;
 * LLM prefill: the chat prompt with image/region tokens through the LLM, KV cache filled;
 * LLM decode: ``--new-tokens`` greedy steps on the cache (forced to run all N steps);
-* mask decode [SEG]: SAM decoder + full-resolution refinement for one [SEG] state;
+* mask view term: the view's share of the full-resolution mask refinement, computed by the
+  first mask asked of a view and cached with its features;
+* mask decode [SEG]: SAM decoder + the rest of the refinement for one [SEG] state;
 * grounding head [DET]: dense head + peak decoding for one [DET] state;
 * post-process: canvas -> view mapping of one mask and the boxes;
 * follow-up prompt -> mask: on an already-encoded view, a new prompt all the way to a
@@ -207,8 +209,10 @@ def main(argv=None) -> None:
         hidden = out.hidden_states[-1][:, -1]
         rows = torch.zeros(1, dtype=torch.long, device=device)
         union = model._prompt_union(pm, pvalid)
+        timer.run("mask view term", lambda: model.seg_head.view_term(feats.s4, feats.stem),
+                  "full-res refinement's share of the view, once per view")
         timer.run("mask decode [SEG]", lambda: model.run_seg(rows, hidden, feats, fused, union),
-                  "SAM decoder + full-res refinement")
+                  "SAM decoder + refinement, view term cached")
 
         def det():
             maps = model.run_det(rows, hidden, feats, fused)
