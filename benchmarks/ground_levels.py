@@ -18,7 +18,7 @@ Boxes only: SIRST-v2's set IoU / Pd / Fa come from the masks, through
 slowest).
 
     python benchmarks/ground_levels.py --data-root ../shared/data [--checkpoint DIR]
-        [--threshold 0.4] [--recheck-from 0.2 0.3] [--max-side 8 12 16] [--max-images 100] [--no-tiles]
+        [--threshold 0.4] [--recheck-from 0.2 0.3] [--max-side 8 12 16] [--context 0.25] [--max-images 100] [--no-tiles]
 """
 
 from __future__ import annotations
@@ -43,10 +43,12 @@ def main() -> None:
     p.add_argument("--max-side", type=float, nargs="+", default=None,
                    help="largest doubtful box looked at again, model-input px (default: RECHECK_MAX_SIDE)")
     p.add_argument("--no-tiles", action="store_true", help="skip the tiles and one look + tiles rows")
+    p.add_argument("--context", type=float, default=None,
+                   help="context around each doubtful box, a fraction of the model input (default: RECHECK_CONTEXT)")
     a = p.parse_args()
 
     import egx_notebook as egx
-    from egx_notebook.asking import RECHECK_MAX_SIDE, run_ground
+    from egx_notebook.asking import RECHECK_CONTEXT, RECHECK_MAX_SIDE, run_ground
     from egx_notebook.model.data.vocabulary import CLASSES
     from egx_notebook.model.evaluate_api import grounding_images, kept_objects
     from egx_notebook.model.metrics import GroundingMetric
@@ -54,6 +56,7 @@ def main() -> None:
     engine = egx.use(None if a.checkpoint is None else str(a.checkpoint))
     engine.cache_size = max(engine.cache_size, 32)  # the rules share the whole look's and their windows' encodings
     threshold = engine.score_threshold if a.threshold is None else a.threshold
+    context = RECHECK_CONTEXT if a.context is None else a.context
     second = [(f"second look from {r:g}, under {m:g} px", r, m) for r in a.recheck_from
               for m in (a.max_side or [RECHECK_MAX_SIDE])]
     second += [(f"second look from {r:g}, any size", r, None) for r in a.recheck_from]
@@ -71,15 +74,15 @@ def main() -> None:
             answers += [(tiles, len(tiled.views)), (_merged(whole, tiles), 1 + len(tiled.views))]
         for _, r, side in second:
             ans = run_ground(da, name, question, min_score=threshold, recheck_from=r, recheck_max_side=side,
-                             engine=engine)
+                             recheck_context=context, engine=engine)
             answers.append((kept_objects(ans, threshold)[:2], len(ans.views)))
         for rule, ((boxes, scores), looks) in zip(rules, answers):
             metrics.setdefault((rule, ds), GroundingMetric()).update(boxes, scores, truth)
             n_looks.setdefault((rule, ds), []).append(looks)
 
     datasets = [d for d in REAL_DATASETS if any(k[1] == d for k in metrics)]
-    print(f"\nground() rules at threshold {threshold:g}: F1 at IoU 0.5 (precision / recall), false boxes per image; "
-          "then the model looks each takes per image (mean)\n")
+    print(f"\nground() rules at threshold {threshold:g}, second-look context {context:g} of the input: F1 at IoU 0.5 "
+          "(precision / recall), false boxes per image; then the model looks each takes per image (mean)\n")
     print("| rule | " + " | ".join(datasets) + " | mean F1 |")
     print("|---|" + "---|" * (len(datasets) + 1))
     for rule in rules:

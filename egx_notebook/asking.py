@@ -244,6 +244,7 @@ def run_ground(
     whole_up_to: float = 4.0,
     recheck_from: float | None = RECHECK_FROM,
     recheck_max_side: float | None = RECHECK_MAX_SIDE,
+    recheck_context: float = RECHECK_CONTEXT,
     max_new_tokens: int = 48,
     min_score: float | None = None,
     engine: Engine | None = None,
@@ -256,7 +257,8 @@ def run_ground(
     a larger one is tiled at native resolution and the detections merged with NMS. When
     the whole look is decimated, its detections scored from ``recheck_from`` up to the
     threshold are looked at again at native resolution (see :func:`_ground_rechecked`;
-    ``recheck_max_side`` is its size limit, None for any size); ``recheck_from=None``
+    ``recheck_max_side`` is its size limit, None for any size; ``recheck_context`` the
+    context around each doubtful box, a fraction of the model input); ``recheck_from=None``
     keeps the one look.
     """
     if not whole_up_to > 0:
@@ -264,13 +266,17 @@ def run_ground(
     check_min_score(min_score)
     if recheck_from is not None:
         check_min_score(recheck_from, "recheck_from")
+    if isinstance(recheck_context, bool) or not isinstance(recheck_context, (int, float)) \
+            or not 0 <= recheck_context < 0.5:
+        raise PromptError(f"recheck_context is a fraction of the model input in [0, 0.5), got {recheck_context!r}.")
     req = _Request(da, engine or get_engine())
     size = req.engine.input_size
     has_prompts = any(prompt_kwargs.get(k) is not None for k in ("point", "box", "polygon", "mask"))
     big = max(req.grid.height, req.grid.width) > whole_up_to * size
     if level == "auto" and not has_prompts and not big and recheck_from is not None:
         return _ground_rechecked(req, expression, question, iou=iou, recheck_from=recheck_from,
-                                 max_side=recheck_max_side, max_new_tokens=max_new_tokens, min_score=min_score)
+                                 max_side=recheck_max_side, context=recheck_context, max_new_tokens=max_new_tokens,
+                                 min_score=min_score)
     if has_prompts or level in ("scene", "region") or not big:
         return run_task(da, "ground", question, level=level, label=expression, max_new_tokens=max_new_tokens,
                         min_score=min_score, engine=req.engine, **prompt_kwargs)
@@ -345,16 +351,18 @@ def added_boxes(window_boxes: np.ndarray, doubtful: np.ndarray, kept: np.ndarray
 
 
 def _ground_rechecked(req: _Request, expression: str, question: str, *, iou: float, recheck_from: float,
-                      max_side: float | None, max_new_tokens: int, min_score: float | None) -> Answer:
+                      max_side: float | None, context: float, max_new_tokens: int,
+                      min_score: float | None) -> Answer:
     """One look at the whole chip, then native-resolution windows over its doubtful detections.
 
     The whole look answers down to ``recheck_from``. Its detections scored at least the
     threshold (``min_score``, else the model's own) are kept; those in between are doubtful,
     and looked at again when they are smaller than ``max_side`` on the model input.
-    Few native-resolution windows hold every doubtful box whole, with ``RECHECK_CONTEXT``
-    of context around it (:func:`~egx_notebook.tiling.covering_views`); they are grounded
-    at the threshold, and a window's box is added where it lies on a doubtful box and on
-    no kept one (IoU >= ``RECHECK_OVERLAP``).
+    Few native-resolution windows hold every doubtful box whole, with ``context`` (a
+    fraction of the input, ``RECHECK_CONTEXT`` by default) around it
+    (:func:`~egx_notebook.tiling.covering_views`); they are grounded at the threshold, and
+    a window's box is added where it lies on a doubtful box and on no kept one (IoU >=
+    ``RECHECK_OVERLAP``).
     The decimated look keeps the context that rejects clutter; the windows see small objects
     (thermal people a few pixels across once decimated) at the resolution they were boxed at.
     """
@@ -372,7 +380,7 @@ def _ground_rechecked(req: _Request, expression: str, question: str, *, iou: flo
     boxes = np.array([d.box_px for d in boxed]).reshape(-1, 4)
     scores = np.array([np.nan if d.score is None else d.score for d in boxed])
     doubtful = boxes[doubtful_boxes(boxes, scores, threshold, recheck_from, whole.factor, max_side)]
-    windows = covering_views(req.grid.height, req.grid.width, size, doubtful, RECHECK_CONTEXT * size)
+    windows = covering_views(req.grid.height, req.grid.width, size, doubtful, context * size)
     raws = [result]
     if windows:
         seen, more = _ground_tiles(req, windows, expression, question, iou, max_new_tokens, min_score)

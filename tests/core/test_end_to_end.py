@@ -261,7 +261,7 @@ def test_min_score_replaces_the_models_threshold_for_one_call(steered_engine):
             da.egx.ground("ship", min_score=bad)
 
 
-def test_ground_looks_again_at_doubtful_detections_in_native_windows(steered_engine):
+def test_ground_looks_again_at_doubtful_detections_in_native_windows(steered_engine, monkeypatch):
     from egx_notebook.asking import RECHECK_CONTEXT, RECHECK_MAX_SIDE, RECHECK_OVERLAP, run_ground
     from egx_notebook.tiling import box_iou, nms
 
@@ -321,6 +321,18 @@ def test_ground_looks_again_at_doubtful_detections_in_native_windows(steered_eng
     for bad in (-0.1, 1.0, "0.2", True):
         with pytest.raises(egx.PromptError, match="recheck_from"):
             da.egx.ground("ship", recheck_from=bad)
+    # more context around each doubtful box: the windows are covered with that margin
+    import egx_notebook.asking as asking
+
+    margins = []
+    cover = asking.covering_views
+    monkeypatch.setattr(asking, "covering_views", lambda *args: margins.append(args[-1]) or cover(*args))
+    run_ground(da, "ship", "Find all ships.", min_score=threshold, recheck_from=recheck, recheck_context=0.25)
+    da.egx.ground("ship", min_score=threshold, recheck_from=recheck)
+    assert margins == [0.25 * size, RECHECK_CONTEXT * size]
+    for bad in (-0.1, 0.5, "0.1", True):
+        with pytest.raises(egx.PromptError, match="recheck_context"):
+            run_ground(da, "ship", "Find all ships.", recheck_context=bad)
 
 
 def test_engine_reports_the_models_score_threshold(steered_engine):
