@@ -226,7 +226,8 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
 
         Without gradients the view's share of the full-resolution refinement is computed
         once and kept on ``feats`` (``seg_view``), so a follow-up prompt on a cached view
-        pays only for its own mask.
+        pays only for its own mask; with gradients (training) it is computed for ``rows``
+        on each call and not kept.
         """
         prompt = None
         if union is not None:

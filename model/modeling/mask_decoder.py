@@ -92,8 +92,8 @@ class SegMaskHead(nn.Module):
                 s4: torch.Tensor, stem: torch.Tensor, view: torch.Tensor | None = None) -> torch.Tensor:
         """Mask logits (N, S, S) for N ``[SEG]`` hidden states and their rows' features.
 
-        ``prompt`` is (N, 1, S, S) (union of visual prompts) or None. ``view``, the rows'
-        :meth:`view_term` when it is cached, gives the same logits faster.
+        ``prompt`` is (N, 1, S, S) (union of visual prompts) or None. ``view`` is the rows'
+        :meth:`view_term` when it is cached; without it, it is computed here.
         """
         n, _, g, _ = fused.shape
         image = self.image_proj(fused)
@@ -113,8 +113,7 @@ class SegMaskHead(nn.Module):
         size = stem.shape[-2:]
         up = F.interpolate(low, size=size, mode="bilinear", align_corners=False)
         if view is None:
-            s4f = F.interpolate(self.s4_proj(s4), size=size, mode="bilinear", align_corners=False)
-            return (up + self.refine(torch.cat([up, s4f, stem.to(up.dtype)], dim=1)))[:, 0]
+            view = self.view_term(s4, stem)
         conv = self.refine[0]
         first = F.conv2d(up, conv.weight[:, :1], None, padding=conv.padding) + view.to(up.dtype)
         return (up + self.refine[2](self.refine[1](first)))[:, 0]

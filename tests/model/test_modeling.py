@@ -318,6 +318,23 @@ def test_generate_seg_mask_for_each_prompt_kind(tiny, kind):
     assert result["boxes"].shape == (0, 4)
 
 
+def test_seg_refinement_splits_into_a_view_term_and_a_mask_term(tiny):
+    import torch.nn.functional as F
+
+    model, processor = tiny
+    head = model.seg_head
+    image = processor.preprocess_image(_view(), "optical")
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        feats = model.encode_images(image.pixel_values, image.source_ids, image.valid_mask)
+        up = torch.randn(1, 1, *feats.stem.shape[-2:], generator=gen)
+        s4f = F.interpolate(head.s4_proj(feats.s4), size=up.shape[-2:], mode="bilinear", align_corners=False)
+        whole = head.refine[0](torch.cat([up, s4f, feats.stem], dim=1))  # the convolution as trained
+        conv = head.refine[0]
+        split = F.conv2d(up, conv.weight[:, :1], None, padding=conv.padding) + head.view_term(feats.s4, feats.stem)
+    torch.testing.assert_close(split, whole, atol=1e-5, rtol=1e-5)
+
+
 def test_seg_refinement_cached_per_view_matches_the_direct_pass(tiny):
     model, processor = tiny
     image = processor.preprocess_image(_view(), "optical")
@@ -330,7 +347,7 @@ def test_seg_refinement_cached_per_view_matches_the_direct_pass(tiny):
         union = model._prompt_union(prompt_masks, valid)
     hidden = torch.randn(2, model.config.text_config.hidden_size, generator=torch.Generator().manual_seed(0))
     rows = torch.tensor([0, 0])
-    with torch.enable_grad():  # training's path: the whole refinement, nothing cached
+    with torch.enable_grad():  # training's path: nothing cached
         direct = model.run_seg(rows, hidden, feats, fused, union)
     assert feats.seg_view is None
     with torch.no_grad():
