@@ -1,7 +1,11 @@
 """Build the EarthGPT-X instruction dataset.
 
     python -m egx_notebook.model.data.build --data-root ../shared/data --out runs/data \
-        [--synthetic-per-source 2000] [--seed 0] [--max-per-dataset N]
+        [--synthetic-per-source 2000] [--seed 0] [--max-per-dataset N] [--tile-size 256]
+
+``--tile-size`` is the side of the native-resolution grounding tiles: the input
+size of the model to be trained (``da.egx.ground`` reads a larger raster through
+windows of that side), so a 384-px model trains on 384-px tiles.
 
 Writes ``train.jsonl``, ``val.jsonl`` and ``stats.json`` (the mix per dataset,
 split, source and task) and prints the mix table. Real datasets missing from
@@ -30,7 +34,8 @@ __all__ = ["build", "main"]
 TASK_ORDER = ("classify", "caption", "vqa", "refer", "region_caption", "relation", "ground", "segment")
 
 
-def _real_samples(data_root: Path, name: str, split: str, rng, max_images: int | None, log) -> list[dict]:
+def _real_samples(data_root: Path, name: str, split: str, rng, max_images: int | None, log,
+                  tile_side: int = 256) -> list[dict]:
     records = read_dataset(name, data_root, split)
     if max_images is not None and len(records) > max_images:
         keep = sorted(rng.choice(len(records), max_images, replace=False))
@@ -38,7 +43,7 @@ def _real_samples(data_root: Path, name: str, split: str, rng, max_images: int |
     masks = lambda rel: read_mask(data_root / rel)  # noqa: E731
     out = []
     for rec in records:
-        out += make_samples(item_from_record(rec, data_root, masks), rng)
+        out += make_samples(item_from_record(rec, data_root, masks), rng, SampleBudget(tile_side=tile_side))
     log(f"  {name:<11} {split:<5} {len(records):5d} images -> {len(out):6d} samples")
     return out
 
@@ -53,9 +58,9 @@ def synthetic_size(seed: int) -> int:
     return 256 if r.random() < 0.6 else int(r.integers(384, 641))
 
 
-def _synthetic_samples(source: str, n_samples: int, seed_base: int, split: str, rng) -> list[dict]:
+def _synthetic_samples(source: str, n_samples: int, seed_base: int, split: str, rng, tile_side: int = 256) -> list[dict]:
     out, i = [], 0
-    budget = SampleBudget(scene=2, ground=2, tiles=1, region_objects=2, relation=1, negative=1)
+    budget = SampleBudget(scene=2, ground=2, tiles=1, region_objects=2, relation=1, negative=1, tile_side=tile_side)
     while len(out) < n_samples:
         seed = seed_base + i
         i += 1
@@ -98,8 +103,10 @@ def _table(stats: dict, title: str) -> str:
 
 
 def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: int = 0,
-          max_per_dataset: int | None = None, log=print) -> dict:
+          max_per_dataset: int | None = None, log=print, tile_size: int = 256) -> dict:
     """Build train.jsonl, val.jsonl and stats.json under ``out``; returns the stats."""
+    if not 64 <= int(tile_size) <= 2048:
+        raise ValueError(f"tile_size={tile_size}: give the model's input side in pixels (64-2048), e.g. 256 or 384.")
     t0 = time.perf_counter()
     data_root, out = Path(data_root), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,13 +117,13 @@ def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: in
         if name not in present:
             log(f"  {name:<11} skipped: {data_root / DATASETS[name].folder} not found")
             continue
-        train += _real_samples(data_root, name, "train", rng, max_per_dataset, log)
-        val += _real_samples(data_root, name, "val", rng, max_per_dataset, log)
+        train += _real_samples(data_root, name, "train", rng, max_per_dataset, log, tile_size)
+        val += _real_samples(data_root, name, "val", rng, max_per_dataset, log, tile_size)
     n_val = max(20, synthetic_per_source // 10)
     base = 1_000_003 * seed
     for src in SOURCE_IDS:
-        train += _synthetic_samples(src, synthetic_per_source, base, "train", rng)
-        val += _synthetic_samples(src, n_val, base + 10_000_000, "val", rng)
+        train += _synthetic_samples(src, synthetic_per_source, base, "train", rng, tile_size)
+        val += _synthetic_samples(src, n_val, base + 10_000_000, "val", rng, tile_size)
     train += _colocated_samples(synthetic_per_source // 2, base + 20_000_000, "train")
     val += _colocated_samples(max(9, n_val // 2), base + 30_000_000, "val")
     order = rng.permutation(len(train))
@@ -132,7 +139,7 @@ def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: in
              "per_source_train": dict(Counter(s["source"] for s in train)),
              "datasets_used": sorted(present), "seconds": round(time.perf_counter() - t0, 1),
              "args": {"data_root": str(data_root), "synthetic_per_source": synthetic_per_source, "seed": seed,
-                      "max_per_dataset": max_per_dataset}}
+                      "max_per_dataset": max_per_dataset, "tile_size": int(tile_size)}}
     (out / "stats.json").write_text(json.dumps(stats, indent=2))
     log(_table(stats["train"], "\ntrain"))
     log(_table(stats["val"], "\nval"))
@@ -148,10 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synthetic-per-source", type=int, default=2000, help="synthetic train samples per source")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-per-dataset", type=int, default=None, help="at most this many images per dataset and split")
+    ap.add_argument("--tile-size", type=int, default=256,
+                    help="side of the native-resolution grounding tiles: the input size of the model to train (256)")
     a = ap.parse_args(argv)
     if a.synthetic_per_source < 0:
         ap.error("--synthetic-per-source must be >= 0")
-    build(a.data_root, a.out, a.synthetic_per_source, a.seed, a.max_per_dataset)
+    if not 64 <= a.tile_size <= 2048:
+        ap.error("--tile-size must be the model's input side in pixels (64-2048), e.g. 256 or 384")
+    build(a.data_root, a.out, a.synthetic_per_source, a.seed, a.max_per_dataset, tile_size=a.tile_size)
     return 0
 
 

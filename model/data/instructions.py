@@ -10,8 +10,9 @@ ground sample distance), then into samples at three levels:
 * pixel: grounding ("[DET]", boxes + mask) and referring segmentation ("[SEG]").
 
 Region samples look through a zoom-in ``window`` around the object; grounding
-uses the whole image and, on large images, random tiles: half of them 256 px at
-native resolution (as ``da.egx.ground`` tiles), half 257-512 px (zoomed out).
+uses the whole image and, on large images, random tiles: half of them at native
+resolution with the side of the model's input (``SampleBudget.tile_side``, 256 px
+by default), as ``da.egx.ground`` tiles, half up to twice that side (zoomed out).
 All randomness comes from the ``rng`` passed in.
 """
 from __future__ import annotations
@@ -80,6 +81,7 @@ class SampleBudget:
     region_objects: int = 3
     relation: int = 1
     negative: int = 1
+    tile_side: int = 256  # the model's input side: da.egx.ground's native-resolution window
 
 
 # ----------------------------------------------------------------------------- items
@@ -448,9 +450,9 @@ def _ground_sample(item: Item, window, rng, counter, want_absent=False) -> dict:
     return _base(item, "ground", next(counter), window, [], q, "[DET]", targets)
 
 
-def _tile(item: Item, rng) -> list[int]:
+def _tile(item: Item, rng, tile_side: int = 256) -> list[int]:
     # half the tiles at native resolution, as da.egx.ground tiles large rasters; half zoomed out up to 2x
-    side = 256 if rng.random() < 0.5 else int(rng.integers(257, 513))
+    side = tile_side if rng.random() < 0.5 else int(rng.integers(tile_side + 1, 2 * tile_side + 1))
     sw, sh = min(side, item.width), min(side, item.height)
     x0 = int(rng.integers(0, item.width - sw + 1))
     y0 = int(rng.integers(0, item.height - sh + 1))
@@ -559,7 +561,7 @@ def make_samples(item: Item, rng: np.random.Generator, budget: SampleBudget | No
     if item.allow_tiles and max(item.width, item.height) > 400:
         n_tiles = budget.tiles if max(item.width, item.height) > 600 else min(1, budget.tiles)
         for _ in range(n_tiles):
-            out.append(_ground_sample(item, _tile(item, rng), rng, counter))
+            out.append(_ground_sample(item, _tile(item, rng, budget.tile_side), rng, counter))
     out += _region_samples(item, rng, budget, counter)
     out += _relation_samples(item, rng, budget.relation, counter)
     out += _negative_samples(item, rng, budget.negative, counter)

@@ -88,6 +88,37 @@ def test_synthetic_scenes_include_larger_ones_grounded_whole_and_on_tiles(built)
     assert not any(s.get("window") is not None for s in rows if s["task"] == "ground" and sides[s["image"]] <= 400)
 
 
+def _tile_sides(out):
+    rows = [s for s in _rows(out / "train.jsonl") if s["task"] == "ground" and s.get("window") is not None
+            and s["dataset"] == "synthetic" and not s.get("group")]
+    return [(w[2] - w[0], w[3] - w[1], max(parse_synthetic_ref(s["image"])[2])) for s in rows for w in [s["window"]]]
+
+
+def test_tiles_follow_the_tile_size(built, tmp_path):
+    # da.egx.ground reads a larger raster through windows of the model's input side:
+    # native-resolution tiles must have that side, zoomed-out ones up to twice it.
+    _, out, stats, _ = built
+    assert stats["args"]["tile_size"] == 256
+    assert {(w, h) for w, h, _ in _tile_sides(out)} & {(256, 256)}
+    stats = build(tmp_path / "absent", tmp_path / "o", synthetic_per_source=120, seed=3, log=lambda *_: None,
+                  tile_size=320)
+    assert stats["args"]["tile_size"] == 320
+    sides = _tile_sides(tmp_path / "o")
+    native = [(w, h) for w, h, _ in sides if (w, h) == (320, 320)]
+    zoomed = [(w, h) for w, h, _ in sides if (w, h) != (320, 320)]
+    assert native and zoomed
+    assert all(320 < max(w, h) <= min(640, side) for w, h, side in sides if (w, h) in zoomed)
+
+
+@pytest.mark.parametrize("bad", ["32", "4096"])
+def test_cli_rejects_a_tile_size_no_model_has(tmp_path, capsys, bad):
+    with pytest.raises(SystemExit):
+        main(["--data-root", str(tmp_path), "--out", str(tmp_path / "o"), "--tile-size", bad])
+    assert "--tile-size must be the model's input side" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="tile_size"):
+        build(tmp_path, tmp_path / "o", synthetic_per_source=1, tile_size=int(bad), log=lambda *_: None)
+
+
 def test_bundled_sample_scenes_are_held_out_of_training(tmp_path):
     build(tmp_path / "absent", tmp_path / "out", synthetic_per_source=30, seed=0, log=lambda *_: None)
     seeds = {}
