@@ -91,6 +91,19 @@ def _stats(samples: list[dict]) -> dict:
     return {k: dict(v) for k, v in sorted(per.items())}
 
 
+def _ground_windows(samples: list[dict], tile_size: int) -> dict:
+    """Grounding samples per dataset by what they look through: the whole image, a tile at
+    native resolution (sides at most ``tile_size``) or a zoomed-out tile."""
+    per = defaultdict(Counter)
+    for s in samples:
+        if s["task"] != "ground":
+            continue
+        w = s.get("window")
+        kind = "whole" if w is None else ("native" if max(w[2] - w[0], w[3] - w[1]) <= tile_size else "zoomed")
+        per["synthetic-colocated" if s.get("group") else s["dataset"]][kind] += 1
+    return {k: {kind: v.get(kind, 0) for kind in ("whole", "native", "zoomed")} for k, v in sorted(per.items())}
+
+
 def _table(stats: dict, title: str) -> str:
     cols = [t for t in TASK_ORDER if any(t in v for v in stats.values())]
     lines = [title, f"{'dataset':<20}" + "".join(f"{c[:9]:>10}" for c in cols) + f"{'total':>9}"]
@@ -137,6 +150,7 @@ def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: in
              "totals": {"train": len(train), "val": len(val)},
              "synthetic_share_train": round(n_syn / max(1, len(train)), 4),
              "per_source_train": dict(Counter(s["source"] for s in train)),
+             "ground_windows": {"train": _ground_windows(train, tile_size), "val": _ground_windows(val, tile_size)},
              "datasets_used": sorted(present), "seconds": round(time.perf_counter() - t0, 1),
              "args": {"data_root": str(data_root), "synthetic_per_source": synthetic_per_source, "seed": seed,
                       "max_per_dataset": max_per_dataset, "tile_size": int(tile_size)}}

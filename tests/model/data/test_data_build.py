@@ -107,6 +107,8 @@ def test_tiles_follow_the_tile_size(built, tmp_path):
     native = [(w, h) for w, h, _ in sides if (w, h) == (320, 320)]
     zoomed = [(w, h) for w, h, _ in sides if (w, h) != (320, 320)]
     assert native and zoomed
+    windows = stats["ground_windows"]["train"]["synthetic"]  # what the stats record of the same rows
+    assert (windows["native"], windows["zoomed"]) == (len(native), len(zoomed)) and windows["whole"] > 0
     assert all(320 < max(w, h) <= min(640, side) for w, h, side in sides if (w, h) in zoomed)
 
 
