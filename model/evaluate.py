@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .metrics import (
-    AccuracyMetric, CaptionMetric, GroundingMetric, MaskIoUMetric, SmallTargetMetric, parse_count,
+    AccuracyMetric, CaptionMetric, ConfusionMetric, GroundingMetric, MaskIoUMetric, SmallTargetMetric, parse_count,
 )
 
 __all__ = ["evaluate", "class_mentioned", "report", "main"]
@@ -130,6 +130,7 @@ class Evaluator:
             if expected is not None:
                 self._metric(f"refer/{ds}", AccuracyMetric).update(got, expected)
                 self._metric("refer/all", AccuracyMetric).update(got, expected)
+                self._metric(f"refer_confusion/{ds}", ConfusionMetric).update(got, expected)
             n_named = sum(class_mentioned(w, self.classes) is not None for w in re.split(r"[,;/]| or ", text))
             self._metric("refer/one_class_named", AccuracyMetric).update(n_named <= 1, True)
         elif task in ("caption", "region_caption"):

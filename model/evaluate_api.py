@@ -30,7 +30,9 @@ and NMS for grounding on chips larger than the model input):
   named in the answer against the annotation; ``refer/one_class_named`` checks
   the answer names a single class. ``refer_background/<dataset>``: the same on
   prompts with no object under them (the builder's "this is background"
-  samples); right when the answer names no class.
+  samples); right when the answer names no class. ``refer_confusion/<dataset>``:
+  which class each of these prompts was answered with, ``"expected->named"``
+  counts (``background`` for the background prompts, ``none`` for no class named).
 
 Prints a table and writes JSON.
 """
@@ -47,7 +49,7 @@ from typing import Sequence
 import numpy as np
 
 from .evaluate import SMALL_TARGET_DATASETS, class_mentioned, report, report_json
-from .metrics import AccuracyMetric, GroundingMetric, MaskIoUMetric, SmallTargetMetric
+from .metrics import AccuracyMetric, ConfusionMetric, GroundingMetric, MaskIoUMetric, SmallTargetMetric
 
 __all__ = ["evaluate_api", "grounding_images", "kept_objects", "main"]
 
@@ -213,6 +215,8 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
                 answer = da.egx.refer(point=(x0 + p["xy"][0], y0 + p["xy"][1]))
             timings["refer"].append(time.perf_counter() - t0)
             got = class_mentioned(answer.text, classes)
+            metric(f"refer_confusion/{s['dataset']}", ConfusionMetric).update(
+                got, "background" if background else expected)
             if background:  # right when the answer names no class
                 metric(f"refer_background/{s['dataset']}", AccuracyMetric).update(got is None, True)
                 metric("refer_background/all", AccuracyMetric).update(got is None, True)

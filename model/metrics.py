@@ -26,6 +26,7 @@ __all__ = [
     "MaskIoUMetric",
     "SmallTargetMetric",
     "AccuracyMetric",
+    "ConfusionMetric",
     "CaptionMetric",
     "rouge_l",
     "parse_count",
@@ -215,6 +216,26 @@ class AccuracyMetric:
 
     def compute(self) -> dict:
         return {"accuracy": self.correct / max(self.total, 1), "samples": self.total}
+
+
+@dataclass
+class ConfusionMetric:
+    """Which class was named for which expected one, e.g. for referring classification.
+
+    ``compute()`` gives counts keyed ``"expected->named"``, most frequent first within
+    each expected class; an answer that names no class counts as ``"none"``.
+    """
+
+    counts: dict = field(default_factory=dict)
+
+    def update(self, predicted, expected) -> None:
+        row = self.counts.setdefault(str(expected), {})
+        named = "none" if predicted is None else str(predicted)
+        row[named] = row.get(named, 0) + 1
+
+    def compute(self) -> dict:
+        return {f"{e}->{n}": c for e in sorted(self.counts)
+                for n, c in sorted(self.counts[e].items(), key=lambda kv: (-kv[1], kv[0]))}
 
 
 _WORD = re.compile(r"[a-z0-9]+")

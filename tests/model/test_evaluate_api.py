@@ -77,6 +77,21 @@ def test_background_prompts_are_scored_apart_from_the_classes(harness_run):
     assert harness_run["refer/all"]["samples"] >= 1  # class prompts are still scored
 
 
+def test_referring_confusion_counts_every_scored_prompt(harness_run):
+    # one entry per refer prompt scored, class or background, per dataset
+    for key, counts in harness_run.items():
+        if not key.startswith("refer_confusion/"):
+            continue
+        ds = key.split("/", 1)[1]
+        n_bg = harness_run.get(f"refer_background/{ds}", {}).get("samples", 0)
+        n_cls = harness_run.get(f"refer/{ds}", {}).get("samples", 0)
+        assert sum(counts.values()) == n_bg + n_cls
+        assert sum(c for k, c in counts.items() if k.startswith("background->")) == n_bg
+        right = sum(c for k, c in counts.items() if k.split("->")[0] == k.split("->")[1])
+        assert right == round(harness_run[f"refer/{ds}"]["accuracy"] * n_cls) if n_cls else True
+    assert any(k.startswith("refer_confusion/") for k in harness_run)
+
+
 def test_grounding_images_yield_each_datasets_class_boxes(tmp_path):
     # the one walk over the validation images that evaluate_api and benchmarks/ground_errors.py share
     from egx_data_fixtures import write_all

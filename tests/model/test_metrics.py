@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from egx_notebook.model.metrics import (
-    AccuracyMetric, CaptionMetric, GroundingMetric, MaskIoUMetric, SmallTargetMetric,
+    AccuracyMetric, CaptionMetric, ConfusionMetric, GroundingMetric, MaskIoUMetric, SmallTargetMetric,
     box_iou, match_boxes, parse_count, rouge_l,
 )
 
@@ -50,6 +50,18 @@ def test_small_target_pd_fa_set_iou():
     assert r["pd"] == pytest.approx(0.5)          # one of two targets found
     assert r["fa_per_image"] == pytest.approx(1)  # one spurious component
     assert r["set_iou"] == pytest.approx(6 / (9 + 4 + 3 + 4))
+
+
+def test_confusion_counts_what_was_named_for_each_class():
+    conf = ConfusionMetric()
+    for got, expected in [("person", "person"), ("car", "person"), ("person", "person"), (None, "person"),
+                          ("bicycle", "bicycle"), (None, "background"), ("person", "background")]:
+        conf.update(got, expected)
+    out = conf.compute()
+    assert out == {"background->none": 1, "background->person": 1, "bicycle->bicycle": 1,
+                   "person->person": 2, "person->car": 1, "person->none": 1}
+    assert list(out)[3] == "person->person"  # most frequent first within a class
+    assert sum(out.values()) == 7
 
 
 def test_accuracy_caption_and_count():

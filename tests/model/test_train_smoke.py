@@ -107,6 +107,9 @@ def test_evaluate_cli_on_the_final_model(smoke_run, tmp_path):
     assert summary["_run"]["checkpoint"] == str(out / "final")
     ground = next(v for k, v in summary.items() if k.startswith("ground/"))
     assert 0.0 <= ground["f1"] <= 1.0
+    for key, acc in summary.items():  # what each class prompt was answered with
+        if key.startswith("refer/") and key not in ("refer/all", "refer/one_class_named"):
+            assert sum(summary["refer_confusion/" + key.split("/", 1)[1]].values()) == acc["samples"]
 
     from egx_notebook.asking import MASK_THRESHOLD
 
