@@ -36,6 +36,7 @@ class Recipe:
     balance: float = 0.0  # flatten dataset sizes: draw weight n_dataset ** -balance (0 natural mix, 1 equal)
     task_weights: dict = field(default_factory=dict)  # extra draw weight per task, e.g. {"ground": 2.0}
     dataset_weights: dict = field(default_factory=dict)  # extra draw weight per dataset, after balance
+    class_weights: dict = field(default_factory=dict)  # extra draw weight for prompted regions of a class
 
     def config_overrides(self) -> dict:
         """The EgxConfig field overrides in ``config`` (without the ``tiny`` switch)."""

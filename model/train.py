@@ -157,8 +157,9 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
 
     generator = torch.Generator().manual_seed(recipe.seed + step)
     sampler, mix = None, None
-    if recipe.balance or recipe.task_weights or recipe.dataset_weights:
-        weights = sample_weights(train_samples, recipe.balance, recipe.task_weights, recipe.dataset_weights)
+    if recipe.balance or recipe.task_weights or recipe.dataset_weights or recipe.class_weights:
+        weights = sample_weights(train_samples, recipe.balance, recipe.task_weights, recipe.dataset_weights,
+                                 recipe.class_weights)
         mix = {"dataset": mix_shares(train_samples, weights, "dataset"),
                "task": mix_shares(train_samples, weights, "task")}
         (out / "mix.json").write_text(json.dumps(mix, indent=2))
@@ -245,12 +246,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--balance", type=float, help="flatten dataset sizes in the draw (0 natural mix, 1 equal shares)")
     p.add_argument("--dataset-weights", type=_name_weights, metavar="NAME=W,...",
                    help="extra draw weight per dataset, replacing the recipe's (e.g. hit-uav=2,synthetic=0.5)")
+    p.add_argument("--class-weights", type=_name_weights, metavar="NAME=W,...",
+                   help="extra draw weight for samples prompting a region of a class, replacing the recipe's "
+                        "(e.g. bicycle=4)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if out/checkpoint exists")
     p.add_argument("--init-from", type=Path, help="warm-start from this model folder (weights and tokenizer)")
     a = p.parse_args(argv)
     recipe = get_recipe(a.recipe, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
                         time_budget_min=a.time_budget_min, num_workers=a.num_workers, seed=a.seed,
-                        balance=a.balance, dataset_weights=a.dataset_weights)
+                        balance=a.balance, dataset_weights=a.dataset_weights, class_weights=a.class_weights)
     if not recipe.synthetic_only and a.data is None:
         p.error(f"recipe {recipe.name!r} needs --data (run python -m egx_notebook.model.data.build first)")
     final = train(recipe, a.data, a.data_root, a.out, resume=not a.no_resume, init_from=a.init_from)

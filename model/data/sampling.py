@@ -5,11 +5,13 @@ NEPU-OWOD 2,060), so drawing samples uniformly gives the small datasets few
 steps. :func:`sample_weights` gives each sample a weight
 
     w = n_dataset ** (-balance) * dataset_weights.get(dataset, 1) * task_weights.get(task, 1)
+        * max(class_weights.get(c, 1) for c in the sample's prompted regions' classes)
 
 so that ``balance=0`` keeps the natural mix, ``balance=1`` gives every dataset
 the same share, ``dataset_weights`` favours datasets the model still gets wrong
-(e.g. HIT-UAV's thermal people) and ``task_weights`` favours tasks (e.g.
-grounding) further.
+(e.g. HIT-UAV's thermal people), ``task_weights`` favours tasks (e.g.
+grounding) further and ``class_weights`` favours the prompted samples of a class
+the model confuses (e.g. thermal bicycles, named "car").
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ __all__ = ["sample_weights", "mix_shares"]
 
 def sample_weights(samples: Sequence[dict], balance: float = 0.0,
                    task_weights: Mapping[str, float] | None = None,
-                   dataset_weights: Mapping[str, float] | None = None) -> np.ndarray:
+                   dataset_weights: Mapping[str, float] | None = None,
+                   class_weights: Mapping[str, float] | None = None) -> np.ndarray:
     """Per-sample draw weights (float64, summing to 1).
 
     Parameters
@@ -39,24 +42,39 @@ def sample_weights(samples: Sequence[dict], balance: float = 0.0,
         Extra weight per dataset name, applied after ``balance``; datasets not listed
         weigh 1. Every name must be a dataset of ``samples`` (a typo would otherwise
         silently change nothing).
+    class_weights : mapping, optional
+        Extra weight for the samples whose prompted regions (``targets["region_labels"]``:
+        referring, region captions, relations, referring segmentation) hold one of these
+        classes; a sample takes the largest weight of its regions' classes. Every name
+        must be a class of some prompted region in ``samples``.
     """
     if not 0.0 <= balance <= 1.0:
         raise ValueError(f"balance={balance} must lie in [0, 1]")
     task_weights = dict(task_weights or {})
     dataset_weights = dict(dataset_weights or {})
+    class_weights = dict(class_weights or {})
     # kept apart: a task and a dataset may share a name
-    bad = {f"{kind} {k!r}": v for kind, weights in (("task", task_weights), ("dataset", dataset_weights))
+    bad = {f"{kind} {k!r}": v for kind, weights in (("task", task_weights), ("dataset", dataset_weights),
+                                                   ("class", class_weights))
            for k, v in weights.items() if not v > 0}
     if bad:
-        raise ValueError(f"task and dataset weights must be positive, got {bad}")
+        raise ValueError(f"task, dataset and class weights must be positive, got {bad}")
     sizes = Counter(s["dataset"] for s in samples)
     unknown = sorted(set(dataset_weights) - set(sizes))
     if unknown:
         raise ValueError(f"dataset_weights name datasets not in the samples: {unknown}; the samples "
                          f"hold {sorted(sizes)}. Weigh those instead (train: --dataset-weights "
                          f"NAME=W,...) or none (--dataset-weights '')")
+    regions = [(s.get("targets") or {}).get("region_labels") or () for s in samples]
+    if class_weights:
+        classes = {c for r in regions for c in r}
+        unknown = sorted(set(class_weights) - classes)
+        if unknown:
+            raise ValueError(f"class_weights name classes no prompted region has: {unknown}; the samples' "
+                             f"regions hold {sorted(classes)} (train: --class-weights NAME=W,...)")
     w = np.array([sizes[s["dataset"]] ** -balance * dataset_weights.get(s["dataset"], 1.0)
-                  * task_weights.get(s["task"], 1.0) for s in samples], dtype=np.float64)
+                  * task_weights.get(s["task"], 1.0) * max((class_weights.get(c, 1.0) for c in r), default=1.0)
+                  for s, r in zip(samples, regions)], dtype=np.float64)
     return w / w.sum()
 
 

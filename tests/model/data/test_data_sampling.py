@@ -67,3 +67,25 @@ def test_a_dataset_weight_for_a_missing_dataset_is_refused():
 def test_bad_settings_are_refused(balance, tasks):
     with pytest.raises(ValueError):
         sample_weights(_samples(), balance, tasks)
+
+
+def _region(label, n):
+    return [{"dataset": "hit-uav", "task": "refer", "targets": {"region_labels": [label]}} for _ in range(n)]
+
+
+def test_class_weights_scale_the_samples_prompting_that_class():
+    s = _region("car", 30) + _region("bicycle", 10) + [{"dataset": "hit-uav", "task": "ground", "targets": {}}] * 20
+    s += [{"dataset": "hit-uav", "task": "relation", "targets": {"region_labels": ["car", "bicycle"]}}] * 5
+    w = sample_weights(s, 0.0, class_weights={"bicycle": 4.0})
+    assert w[30] / w[0] == pytest.approx(4.0)  # a bicycle prompt against a car prompt
+    assert w[40] / w[0] == pytest.approx(1.0)  # no prompted region: unweighted
+    assert w[-1] / w[0] == pytest.approx(4.0)  # a pair takes its largest class weight
+    assert sample_weights(s, 0.0, class_weights={}) == pytest.approx(sample_weights(s, 0.0))
+
+
+def test_a_class_weight_for_a_class_no_region_has_is_refused():
+    s = _region("car", 3)
+    with pytest.raises(ValueError, match="bicycle"):
+        sample_weights(s, 0.0, class_weights={"bicycle": 2.0})
+    with pytest.raises(ValueError, match="positive"):
+        sample_weights(s, 0.0, class_weights={"car": 0.0})
