@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from .configuration_egx import EgxConfig
 from .data.loading import iter_texts, load_sample
-from .data.sampling import mix_shares, sample_weights
+from .data.sampling import mix_shares, region_class_shares, sample_weights
 from .modeling_egx import EgxForConditionalGeneration
 from .processing_egx import EgxProcessor
 from .recipes import Recipe, get_recipe
@@ -161,7 +161,8 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
         weights = sample_weights(train_samples, recipe.balance, recipe.task_weights, recipe.dataset_weights,
                                  recipe.class_weights)
         mix = {"dataset": mix_shares(train_samples, weights, "dataset"),
-               "task": mix_shares(train_samples, weights, "task")}
+               "task": mix_shares(train_samples, weights, "task"),
+               "region_class": region_class_shares(train_samples, weights)}
         (out / "mix.json").write_text(json.dumps(mix, indent=2))
         sampler = WeightedRandomSampler(torch.from_numpy(weights), num_samples=len(train_samples),
                                         replacement=True, generator=generator)

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["sample_weights", "mix_shares"]
+__all__ = ["sample_weights", "mix_shares", "region_class_shares"]
 
 
 def sample_weights(samples: Sequence[dict], balance: float = 0.0,
@@ -83,4 +83,14 @@ def mix_shares(samples: Sequence[dict], weights: np.ndarray, key: str = "dataset
     shares: dict[str, float] = {}
     for s, w in zip(samples, weights):
         shares[s[key]] = shares.get(s[key], 0.0) + float(w)
+    return dict(sorted(shares.items()))
+
+
+def region_class_shares(samples: Sequence[dict], weights: np.ndarray) -> dict[str, float]:
+    """Expected share of draws whose prompted regions hold each class (a sample prompting
+    two classes counts for both; samples without prompted regions for none)."""
+    shares: dict[str, float] = {}
+    for s, w in zip(samples, weights):
+        for c in set((s.get("targets") or {}).get("region_labels") or ()):
+            shares[c] = shares.get(c, 0.0) + float(w)
     return dict(sorted(shares.items()))

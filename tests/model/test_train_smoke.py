@@ -121,18 +121,21 @@ def test_evaluate_cli_on_the_final_model(smoke_run, tmp_path):
 
 
 def test_weighted_draw_writes_its_mix(smoke_run, tmp_path):
-    from egx_notebook.model.data.sampling import mix_shares, sample_weights
+    from egx_notebook.model.data.sampling import mix_shares, region_class_shares, sample_weights
     from egx_notebook.model.recipes import get_recipe
     from egx_notebook.model.train import read_samples, train
 
     out, final = smoke_run
-    recipe = get_recipe("smoke", max_steps=1, balance=1.0, task_weights={"ground": 3.0})
+    recipe = get_recipe("smoke", max_steps=1, balance=1.0, task_weights={"ground": 3.0},
+                        class_weights={"car": 5.0})
     run = tmp_path / "weighted"
     final2 = train(recipe, None, None, run, init_from=final)
     mix = json.loads((run / "mix.json").read_text())
     samples = read_samples(run / "data" / "train.jsonl")
     natural = mix_shares(samples, sample_weights(samples), "task")["ground"]
     assert mix["task"]["ground"] > natural
+    natural_cars = region_class_shares(samples, sample_weights(samples))["car"]
+    assert mix["region_class"]["car"] > natural_cars  # the class weight reached the draw
     assert sum(mix["dataset"].values()) == pytest.approx(1.0)
     assert json.loads((final2 / "training.json").read_text())["mix"] == mix
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from egx_notebook.model.data.sampling import mix_shares, sample_weights
+from egx_notebook.model.data.sampling import mix_shares, region_class_shares, sample_weights
 
 
 def _samples():
@@ -81,6 +81,9 @@ def test_class_weights_scale_the_samples_prompting_that_class():
     assert w[40] / w[0] == pytest.approx(1.0)  # no prompted region: unweighted
     assert w[-1] / w[0] == pytest.approx(4.0)  # a pair takes its largest class weight
     assert sample_weights(s, 0.0, class_weights={}) == pytest.approx(sample_weights(s, 0.0))
+    shares = region_class_shares(s, w)  # what train records in mix.json
+    assert shares["bicycle"] == pytest.approx((10 + 5) * 4 / (30 + 40 + 20 + 20))
+    assert shares["car"] == pytest.approx((30 + 20) / (30 + 40 + 20 + 20))
 
 
 def test_a_class_weight_for_a_class_no_region_has_is_refused():
