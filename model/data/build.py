@@ -32,18 +32,20 @@ from .synthetic import SOURCE_IDS, generate_colocated, generate_layout
 __all__ = ["build", "main"]
 
 TASK_ORDER = ("classify", "caption", "vqa", "refer", "region_caption", "relation", "ground", "segment")
+TILE_SIZES = (64, 2048)  # the input sides a model of this package can have, in pixels
 
 
 def _real_samples(data_root: Path, name: str, split: str, rng, max_images: int | None, log,
-                  tile_side: int = 256) -> list[dict]:
+                  tile_side: int) -> list[dict]:
     records = read_dataset(name, data_root, split)
     if max_images is not None and len(records) > max_images:
         keep = sorted(rng.choice(len(records), max_images, replace=False))
         records = [records[i] for i in keep]
     masks = lambda rel: read_mask(data_root / rel)  # noqa: E731
+    budget = SampleBudget(tile_side=tile_side)
     out = []
     for rec in records:
-        out += make_samples(item_from_record(rec, data_root, masks), rng, SampleBudget(tile_side=tile_side))
+        out += make_samples(item_from_record(rec, data_root, masks), rng, budget)
     log(f"  {name:<11} {split:<5} {len(records):5d} images -> {len(out):6d} samples")
     return out
 
@@ -58,7 +60,7 @@ def synthetic_size(seed: int) -> int:
     return 256 if r.random() < 0.6 else int(r.integers(384, 641))
 
 
-def _synthetic_samples(source: str, n_samples: int, seed_base: int, split: str, rng, tile_side: int = 256) -> list[dict]:
+def _synthetic_samples(source: str, n_samples: int, seed_base: int, split: str, rng, tile_side: int) -> list[dict]:
     out, i = [], 0
     budget = SampleBudget(scene=2, ground=2, tiles=1, region_objects=2, relation=1, negative=1, tile_side=tile_side)
     while len(out) < n_samples:
@@ -118,8 +120,9 @@ def _table(stats: dict, title: str) -> str:
 def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: int = 0,
           max_per_dataset: int | None = None, log=print, tile_size: int = 256) -> dict:
     """Build train.jsonl, val.jsonl and stats.json under ``out``; returns the stats."""
-    if not 64 <= int(tile_size) <= 2048:
-        raise ValueError(f"tile_size={tile_size}: give the model's input side in pixels (64-2048), e.g. 256 or 384.")
+    lo, hi = TILE_SIZES
+    if not lo <= int(tile_size) <= hi:
+        raise ValueError(f"tile_size={tile_size}: give the model's input side in pixels ({lo}-{hi}), e.g. 256 or 384.")
     t0 = time.perf_counter()
     data_root, out = Path(data_root), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -174,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.synthetic_per_source < 0:
         ap.error("--synthetic-per-source must be >= 0")
-    if not 64 <= a.tile_size <= 2048:
-        ap.error("--tile-size must be the model's input side in pixels (64-2048), e.g. 256 or 384")
+    lo, hi = TILE_SIZES
+    if not lo <= a.tile_size <= hi:
+        ap.error(f"--tile-size must be the model's input side in pixels ({lo}-{hi}), e.g. 256 or 384")
     build(a.data_root, a.out, a.synthetic_per_source, a.seed, a.max_per_dataset, tile_size=a.tile_size)
     return 0
 

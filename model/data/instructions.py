@@ -450,7 +450,7 @@ def _ground_sample(item: Item, window, rng, counter, want_absent=False) -> dict:
     return _base(item, "ground", next(counter), window, [], q, "[DET]", targets)
 
 
-def _tile(item: Item, rng, tile_side: int = 256) -> list[int]:
+def _tile(item: Item, rng, tile_side: int) -> list[int]:
     # half the tiles at native resolution, as da.egx.ground tiles large rasters; half zoomed out up to 2x
     side = tile_side if rng.random() < 0.5 else int(rng.integers(tile_side + 1, 2 * tile_side + 1))
     sw, sh = min(side, item.width), min(side, item.height)

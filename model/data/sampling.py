@@ -24,6 +24,11 @@ import numpy as np
 __all__ = ["sample_weights", "mix_shares", "region_class_shares"]
 
 
+def _region_classes(sample: dict) -> Sequence[str]:
+    """The classes of a sample's prompted regions (none for unprompted tasks)."""
+    return (sample.get("targets") or {}).get("region_labels") or ()
+
+
 def sample_weights(samples: Sequence[dict], balance: float = 0.0,
                    task_weights: Mapping[str, float] | None = None,
                    dataset_weights: Mapping[str, float] | None = None,
@@ -65,7 +70,7 @@ def sample_weights(samples: Sequence[dict], balance: float = 0.0,
         raise ValueError(f"dataset_weights name datasets not in the samples: {unknown}; the samples "
                          f"hold {sorted(sizes)}. Weigh those instead (train: --dataset-weights "
                          f"NAME=W,...) or none (--dataset-weights '')")
-    regions = [(s.get("targets") or {}).get("region_labels") or () for s in samples]
+    regions = [_region_classes(s) for s in samples]
     if class_weights:
         classes = {c for r in regions for c in r}
         unknown = sorted(set(class_weights) - classes)
@@ -91,6 +96,6 @@ def region_class_shares(samples: Sequence[dict], weights: np.ndarray) -> dict[st
     two classes counts for both; samples without prompted regions for none)."""
     shares: dict[str, float] = {}
     for s, w in zip(samples, weights):
-        for c in set((s.get("targets") or {}).get("region_labels") or ()):
+        for c in set(_region_classes(s)):
             shares[c] = shares.get(c, 0.0) + float(w)
     return dict(sorted(shares.items()))
