@@ -36,13 +36,13 @@ TILE_SIZES = (64, 2048)  # the input sides a model of this package can have, in 
 
 
 def _real_samples(data_root: Path, name: str, split: str, rng, max_images: int | None, log,
-                  tile_side: int) -> list[dict]:
+                  tile_side: int, region_per_class: int) -> list[dict]:
     records = read_dataset(name, data_root, split)
     if max_images is not None and len(records) > max_images:
         keep = sorted(rng.choice(len(records), max_images, replace=False))
         records = [records[i] for i in keep]
     masks = lambda rel: read_mask(data_root / rel)  # noqa: E731
-    budget = SampleBudget(tile_side=tile_side)
+    budget = SampleBudget(tile_side=tile_side, region_per_class=region_per_class)
     out = []
     for rec in records:
         out += make_samples(item_from_record(rec, data_root, masks), rng, budget)
@@ -118,11 +118,19 @@ def _table(stats: dict, title: str) -> str:
 
 
 def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: int = 0,
-          max_per_dataset: int | None = None, log=print, tile_size: int = 256) -> dict:
-    """Build train.jsonl, val.jsonl and stats.json under ``out``; returns the stats."""
+          max_per_dataset: int | None = None, log=print, tile_size: int = 256,
+          region_per_class: int = 0) -> dict:
+    """Build train.jsonl, val.jsonl and stats.json under ``out``; returns the stats.
+
+    ``region_per_class`` > 0 prompts up to that many objects of each class in a real image
+    (referring, referring segmentation) instead of three objects of any class; 0 keeps the
+    default build. Validation samples are made the same way.
+    """
     lo, hi = TILE_SIZES
     if not lo <= int(tile_size) <= hi:
         raise ValueError(f"tile_size={tile_size}: give the model's input side in pixels ({lo}-{hi}), e.g. 256 or 384.")
+    if int(region_per_class) < 0:
+        raise ValueError(f"region_per_class={region_per_class}: give 0 (three objects an image) or a positive count.")
     t0 = time.perf_counter()
     data_root, out = Path(data_root), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -133,8 +141,8 @@ def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: in
         if name not in present:
             log(f"  {name:<11} skipped: {data_root / DATASETS[name].folder} not found")
             continue
-        train += _real_samples(data_root, name, "train", rng, max_per_dataset, log, tile_size)
-        val += _real_samples(data_root, name, "val", rng, max_per_dataset, log, tile_size)
+        train += _real_samples(data_root, name, "train", rng, max_per_dataset, log, tile_size, region_per_class)
+        val += _real_samples(data_root, name, "val", rng, max_per_dataset, log, tile_size, region_per_class)
     n_val = max(20, synthetic_per_source // 10)
     base = 1_000_003 * seed
     for src in SOURCE_IDS:
@@ -156,7 +164,8 @@ def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: in
              "ground_windows": {"train": _ground_windows(train, tile_size), "val": _ground_windows(val, tile_size)},
              "datasets_used": sorted(present), "seconds": round(time.perf_counter() - t0, 1),
              "args": {"data_root": str(data_root), "synthetic_per_source": synthetic_per_source, "seed": seed,
-                      "max_per_dataset": max_per_dataset, "tile_size": int(tile_size)}}
+                      "max_per_dataset": max_per_dataset, "tile_size": int(tile_size),
+                      "region_per_class": int(region_per_class)}}
     (out / "stats.json").write_text(json.dumps(stats, indent=2))
     log(_table(stats["train"], "\ntrain"))
     log(_table(stats["val"], "\nval"))
@@ -174,13 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-per-dataset", type=int, default=None, help="at most this many images per dataset and split")
     ap.add_argument("--tile-size", type=int, default=256,
                     help="side of the native-resolution grounding tiles: the input size of the model to train (256)")
+    ap.add_argument("--region-objects-per-class", type=int, default=0, metavar="N",
+                    help="prompt up to N objects of each class in a real image (referring, segmentation) "
+                         "instead of 3 of any class; 0 (default) keeps the default build")
     a = ap.parse_args(argv)
+    if a.region_objects_per_class < 0:
+        ap.error("--region-objects-per-class must be >= 0")
     if a.synthetic_per_source < 0:
         ap.error("--synthetic-per-source must be >= 0")
     lo, hi = TILE_SIZES
     if not lo <= a.tile_size <= hi:
         ap.error(f"--tile-size must be the model's input side in pixels ({lo}-{hi}), e.g. 256 or 384")
-    build(a.data_root, a.out, a.synthetic_per_source, a.seed, a.max_per_dataset, tile_size=a.tile_size)
+    build(a.data_root, a.out, a.synthetic_per_source, a.seed, a.max_per_dataset, tile_size=a.tile_size,
+          region_per_class=a.region_objects_per_class)
     return 0
 
 

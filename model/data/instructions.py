@@ -79,6 +79,7 @@ class SampleBudget:
     ground: int = 2
     tiles: int = 2
     region_objects: int = 3
+    region_per_class: int = 0  # > 0: that many objects of each class present instead (see _region_order)
     relation: int = 1
     negative: int = 1
     tile_side: int = 256  # the model's input side: da.egx.ground's native-resolution window
@@ -466,13 +467,30 @@ def _neighbours_phrase(o: Obj, item: Item, win) -> str:
     return f"Nearby: {_counts_phrase(others, item.vocabulary)}."
 
 
+def _region_order(item: Item, rng, budget: SampleBudget) -> list[int]:
+    """Indices of the objects an image's region samples prompt, in the order they are asked.
+
+    ``budget.region_objects`` drawn from the whole image; with ``budget.region_per_class``
+    that many of each class present, so a class crowded into few images beside commoner
+    ones (HIT-UAV's bicycles: 617 objects in 53 of 320 training images) gets more of its
+    objects prompted than a draw over the image's objects gives it.
+    """
+    if budget.region_per_class <= 0:
+        return [int(i) for i in rng.permutation(len(item.objects))[:budget.region_objects]]
+    by_class: dict[str, list[int]] = {}
+    for i, o in enumerate(item.objects):
+        by_class.setdefault(o.label, []).append(i)
+    picked = [idx[int(j)] for label in sorted(by_class) for idx in (by_class[label],)
+              for j in rng.permutation(len(idx))[:budget.region_per_class]]
+    return [picked[int(j)] for j in rng.permutation(len(picked))]
+
+
 def _region_samples(item: Item, rng, budget: SampleBudget, counter) -> list[dict]:
     out = []
     if not item.objects:
         return out
-    order = rng.permutation(len(item.objects))[:budget.region_objects]
-    for rank, i in enumerate(order):
-        o = item.objects[int(i)]
+    for rank, i in enumerate(_region_order(item, rng, budget)):
+        o = item.objects[i]
         # what is this
         win, p = _region_prompt(o, item, rng, _PROMPT_KINDS)
         out.append(_base(item, "refer", next(counter), win, [p], _pick(rng, _REFER), f"This is {article(o.label)} {o.label}.",

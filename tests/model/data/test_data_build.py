@@ -121,6 +121,21 @@ def test_cli_rejects_a_tile_size_no_model_has(tmp_path, capsys, bad):
         build(tmp_path, tmp_path / "o", synthetic_per_source=1, tile_size=int(bad), log=lambda *_: None)
 
 
+def test_region_objects_per_class_is_recorded_and_refused_below_zero(tmp_path, capsys):
+    root = tmp_path / "data"
+    write_all(root, seed=31)
+    quiet = dict(synthetic_per_source=0, seed=1, log=lambda *_: None)
+    base = build(root, tmp_path / "a", **quiet)
+    more = build(root, tmp_path / "b", region_per_class=4, **quiet)
+    assert base["args"]["region_per_class"] == 0 and more["args"]["region_per_class"] == 4
+    assert more["train"]["hit-uav"]["refer"] > base["train"]["hit-uav"]["refer"]
+    with pytest.raises(ValueError, match="region_per_class"):
+        build(root, tmp_path / "c", region_per_class=-1, **quiet)
+    with pytest.raises(SystemExit):
+        main(["--data-root", str(root), "--out", str(tmp_path / "c"), "--region-objects-per-class", "-2"])
+    assert "--region-objects-per-class must be >= 0" in capsys.readouterr().err
+
+
 def test_bundled_sample_scenes_are_held_out_of_training(tmp_path):
     build(tmp_path / "absent", tmp_path / "out", synthetic_per_source=30, seed=0, log=lambda *_: None)
     seeds = {}

@@ -304,6 +304,34 @@ def test_component_mask_is_the_object_not_a_neighbour_poking_into_its_box(tmp_pa
     assert item.objects[1].mask.sum() == 15 and not item.objects[1].mask[2, 3]
 
 
+def _crowded_item() -> Item:
+    # 12 bicycles beside 2 cars and 1 person, as in HIT-UAV's parking-lot images
+    objs = ([Obj("bicycle", [5.0 + 12 * k, 10.0, 12.0 + 12 * k, 20.0]) for k in range(12)]
+            + [Obj("car", [20.0, 60.0, 40.0, 75.0]), Obj("car", [60.0, 60.0, 80.0, 75.0]),
+               Obj("person", [100.0, 90.0, 104.0, 98.0])])
+    return Item(key="t/crowd", dataset="hit-uav", split="train", source="infrared", image="x.png", width=160,
+                height=120, objects=objs, vocabulary=DATASET_CLASSES["hit-uav"], sensor="infrared image")
+
+
+def _prompted(samples: list[dict], task: str) -> list[str]:
+    return [s["targets"]["region_labels"][0] for s in samples if s["task"] == task]
+
+
+def test_region_objects_per_class_prompts_each_class_present():
+    item = _crowded_item()
+    only_regions = dict(scene=0, ground=0, tiles=0, relation=0, negative=0)
+    per_image = [_prompted(make_samples(item, np.random.default_rng(k), SampleBudget(**only_regions)), "refer")
+                 for k in range(40)]
+    assert all(len(p) == 3 for p in per_image)
+    assert sum(p.count("bicycle") for p in per_image) > 60  # a draw over objects: mostly bicycles
+    for k in range(40):
+        rng = np.random.default_rng(k)
+        samples = make_samples(item, rng, SampleBudget(region_per_class=2, **only_regions))
+        for task in ("refer", "segment"):
+            assert sorted(_prompted(samples, task)) == ["bicycle", "bicycle", "car", "car", "person"]
+    assert sum(s["task"] == "region_caption" for s in samples) == 1  # still one caption an image
+
+
 # ----------------------------------------------------------------------------- words
 
 def _all_vocab_item(label: str, n: int = 3) -> Item:
