@@ -226,17 +226,21 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
 
         Without gradients the view's share of the full-resolution refinement is computed
         once and kept on ``feats`` (``seg_view``), so a follow-up prompt on a cached view
-        pays only for its own mask; with gradients (training) it is computed for ``rows``
-        on each call and not kept.
+        pays only for its own mask; a batch where only some rows ask for a mask (evaluation)
+        computes it for those rows and keeps nothing. With gradients (training) it is
+        computed for ``rows`` on each call and not kept.
         """
         prompt = None
         if union is not None:
             prompt = union[rows]
         view = None
         if not torch.is_grad_enabled():
-            if feats.seg_view is None:
-                feats.seg_view = self.seg_head.view_term(feats.s4, feats.stem)
-            view = feats.seg_view[rows]
+            if feats.seg_view is None and len(torch.unique(rows)) < feats.s4.shape[0]:
+                view = self.seg_head.view_term(feats.s4[rows], feats.stem[rows])
+            else:
+                if feats.seg_view is None:
+                    feats.seg_view = self.seg_head.view_term(feats.s4, feats.stem)
+                view = feats.seg_view[rows]
         return self.seg_head(hidden, fused[rows], prompt, feats.s4[rows], feats.stem[rows], view=view)
 
     def run_det(self, rows: torch.Tensor, hidden: torch.Tensor, feats: EgxImageFeatures, fused) -> dict:

@@ -359,6 +359,29 @@ def test_seg_refinement_cached_per_view_matches_the_direct_pass(tiny):
     assert feats.select(torch.tensor([0])).seg_view is not None  # the cache travels with the features
 
 
+def test_seg_refinement_for_some_rows_of_a_batch_matches_the_cached_pass(tiny):
+    # an evaluation batch where one row of two asks for a mask: that row's view term only,
+    # the same mask as through the whole-batch cache, and nothing kept
+    model, processor = tiny
+    image = processor.preprocess_image(_view(), "optical")
+    pv, sid, vm = (torch.cat([t, t.flip(-1)]) if t.dim() == 4 else torch.cat([t, t])
+                   for t in (image.pixel_values, image.source_ids, image.valid_mask))
+    with torch.no_grad():
+        feats = model.encode_images(pv, sid, vm)
+        prompt_masks = processor.rasterize_prompts(PROMPTS["box"], image.geometry).repeat(2, 1, 1, 1)
+        valid = torch.ones(prompt_masks.shape[:2], dtype=torch.bool)
+        ids = processor.build_inputs("segment", None, n_regions=1)["input_ids"].repeat(2, 1)
+        _, fused = model.prepare_inputs_embeds(feats, ids, prompt_masks, valid)
+        union = model._prompt_union(prompt_masks, valid)
+        hidden = torch.randn(1, model.config.text_config.hidden_size, generator=torch.Generator().manual_seed(1))
+        some = model.run_seg(torch.tensor([1]), hidden, feats, fused, union)
+        assert feats.seg_view is None
+        every = model.run_seg(torch.tensor([0, 1]), hidden.repeat(2, 1), feats, fused, union)
+        assert feats.seg_view is not None
+    torch.testing.assert_close(some[0], every[1], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(every[0], every[1])  # the rows differ, so the right row was computed
+
+
 def test_generate_mask_depends_on_the_visual_prompt(tiny):
     model, processor = tiny
     image = processor.preprocess_image(_view(), "optical")
