@@ -106,6 +106,17 @@ def _ground_windows(samples: list[dict], tile_size: int) -> dict:
     return {k: {kind: v.get(kind, 0) for kind in ("whole", "native", "zoomed")} for k, v in sorted(per.items())}
 
 
+def _refer_classes(samples: list[dict]) -> dict:
+    """Referring samples per dataset by the class of their prompted region ("background" for
+    the negatives): what ``--region-objects-per-class`` changes."""
+    per = defaultdict(Counter)
+    for s in samples:
+        if s["task"] == "refer":
+            key = "synthetic-colocated" if s.get("group") else s["dataset"]
+            per[key].update((s.get("targets") or {}).get("region_labels") or [])
+    return {k: dict(sorted(v.items())) for k, v in sorted(per.items())}
+
+
 def _table(stats: dict, title: str) -> str:
     cols = [t for t in TASK_ORDER if any(t in v for v in stats.values())]
     lines = [title, f"{'dataset':<20}" + "".join(f"{c[:9]:>10}" for c in cols) + f"{'total':>9}"]
@@ -162,6 +173,7 @@ def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: in
              "synthetic_share_train": round(n_syn / max(1, len(train)), 4),
              "per_source_train": dict(Counter(s["source"] for s in train)),
              "ground_windows": {"train": _ground_windows(train, tile_size), "val": _ground_windows(val, tile_size)},
+             "refer_classes": {"train": _refer_classes(train), "val": _refer_classes(val)},
              "datasets_used": sorted(present), "seconds": round(time.perf_counter() - t0, 1),
              "args": {"data_root": str(data_root), "synthetic_per_source": synthetic_per_source, "seed": seed,
                       "max_per_dataset": max_per_dataset, "tile_size": int(tile_size),

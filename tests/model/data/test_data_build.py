@@ -129,6 +129,13 @@ def test_region_objects_per_class_is_recorded_and_refused_below_zero(tmp_path, c
     more = build(root, tmp_path / "b", region_per_class=4, **quiet)
     assert base["args"]["region_per_class"] == 0 and more["args"]["region_per_class"] == 4
     assert more["train"]["hit-uav"]["refer"] > base["train"]["hit-uav"]["refer"]
+    for stats in (base, more):  # refer_classes counts the same referring rows by their class
+        for split in ("train", "val"):
+            for ds, counts in stats["refer_classes"][split].items():
+                assert sum(counts.values()) == stats[split][ds]["refer"]
+    assert "background" in base["refer_classes"]["train"]["hit-uav"]
+    assert (more["refer_classes"]["train"]["hit-uav"]["bicycle"]
+            > base["refer_classes"]["train"]["hit-uav"]["bicycle"])
     with pytest.raises(ValueError, match="region_per_class"):
         build(root, tmp_path / "c", region_per_class=-1, **quiet)
     with pytest.raises(SystemExit):
