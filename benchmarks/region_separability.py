@@ -14,6 +14,14 @@ accuracies on the validation samples' tokens:
 A fitted probe well above the own head means the token carries the class but the shared
 head (and the LLM) decide otherwise, e.g. because another dataset's class dominates the
 same kind of region.
+
+With ``--roi`` a fourth, ``RoI probe``: the same linear probe fitted on the backbone's
+stride-4 and stride-8 features and the full-resolution stem, each resampled to a 4 x 4 grid
+over the prompt's box with half its size of context on every side (RoI-align), standardised.
+It keeps the object's layout that the token's masked average drops: a RoI probe well above
+the token probe says a region-crop input would help the model tell the classes apart; one
+no better says the backbone's features do not separate them either. A second table gives
+each class's accuracy on the validation prompts.
 """
 
 from __future__ import annotations
@@ -23,15 +31,44 @@ from pathlib import Path
 from _cli import REAL_DATASETS, diagnostic_parser
 
 
-def region_tokens(model, processor, samples: list[dict], data_root: Path, batch_size: int = 8):
-    """(tokens (N, D), labels (N,), own-head predictions (N,)) of the samples' labelled prompts."""
+def roi_features(features, prompt_masks, grid: int = 4, context: float = 0.5, min_side: float = 8.0):
+    """(B, K, C * grid^2): ``features`` (B, C, h, w) resampled over each prompt's bounding box
+    (canvas pixels of ``prompt_masks`` (B, K, S, S), grown by ``context`` of its size on every
+    side, at least ``min_side``) to a ``grid`` x ``grid`` layout, 2 x 2 samples a cell."""
+    import torch
+    import torch.nn.functional as F
+
+    b, k, side = prompt_masks.shape[:3]
+    out = features.new_zeros(b, k, features.shape[1] * grid * grid)
+    steps = (torch.arange(2 * grid, dtype=features.dtype) + 0.5) / (2 * grid) - 0.5
+    for i in range(b):
+        for j in range(k):
+            ys, xs = torch.nonzero(prompt_masks[i, j] > 0, as_tuple=True)
+            if not len(xs):
+                continue
+            x0, x1, y0, y1 = xs.min().item(), xs.max().item() + 1, ys.min().item(), ys.max().item() + 1
+            w = max((x1 - x0) * (1 + 2 * context), min_side)
+            h = max((y1 - y0) * (1 + 2 * context), min_side)
+            gx = ((x0 + x1) / 2 + steps * w) / side * 2 - 1
+            gy = ((y0 + y1) / 2 + steps * h) / side * 2 - 1
+            gy_, gx_ = torch.meshgrid(gy, gx, indexing="ij")
+            sampled = F.grid_sample(features[i: i + 1], torch.stack([gx_, gy_], -1)[None], align_corners=False)
+            out[i, j] = F.avg_pool2d(sampled, 2).flatten()
+    return out
+
+
+def region_tokens(model, processor, samples: list[dict], data_root: Path, batch_size: int = 8, roi: bool = False):
+    """(tokens (N, D), labels (N,), own-head predictions (N,), RoI features (N, F) or None) of the
+    samples' labelled prompts."""
     import torch
 
     from egx_notebook.model.data.loading import load_sample
 
     captured = {}
-    hook = model.region_projector.register_forward_hook(lambda m, i, o: captured.__setitem__("r", o.detach()))
-    xs, ys = [], []
+    hooks = [model.region_projector.register_forward_hook(lambda m, i, o: captured.__setitem__("r", o.detach()))]
+    if roi:
+        hooks.append(model.vision.register_forward_hook(lambda m, i, o: captured.__setitem__("f", o)))
+    xs, ys, rs = [], [], []
     try:
         for i in range(0, len(samples), batch_size):
             batch = processor.collate([load_sample(s, data_root) for s in samples[i: i + batch_size]])
@@ -42,12 +79,23 @@ def region_tokens(model, processor, samples: list[dict], data_root: Path, batch_
             keep = batch["prompt_valid"] & (labels >= 0)
             xs.append(regions[keep])
             ys.append(labels[keep])
+            if roi:
+                f, masks = captured["f"], batch["prompt_masks"][:, : regions.shape[1]]
+                with torch.no_grad():
+                    rs.append(torch.cat([roi_features(t, masks) for t in (f.s4, f.s8, f.stem)], -1)[keep])
     finally:
-        hook.remove()
+        for h in hooks:
+            h.remove()
     x, y = torch.cat(xs), torch.cat(ys)
     with torch.no_grad():
         own = model.region_classifier(x).argmax(-1)
-    return x, y, own
+    return x, y, own, (torch.cat(rs) if roi else None)
+
+
+def standardised(train, val):
+    """``train`` and ``val`` features scaled by the training mean and spread."""
+    mu, sd = train.mean(0), train.std(0) + 1e-5
+    return (train - mu) / sd, (val - mu) / sd
 
 
 def fit_probe(x, y, n_classes: int, steps: int = 500, seed: int = 0):
@@ -75,29 +123,47 @@ def main(argv: list[str] | None = None) -> None:
     p = diagnostic_parser(__doc__)
     p.add_argument("--per-dataset", type=int, default=240, help="training samples per dataset (validation: half)")
     p.add_argument("--datasets", default=",".join(REAL_DATASETS))
+    p.add_argument("--roi", action="store_true", help="also fit a probe on RoI-aligned backbone features")
     a = p.parse_args(argv)
 
     model, processor = egx.use(str(a.checkpoint)).load()
     model.eval()
     splits = {split: read_samples(a.data / f"{split}.jsonl") for split in ("train", "val")}
     print(f"region-token separability: {a.checkpoint}")
-    print("| dataset | train / val prompts | own head | fitted probe | majority | val classes |")
-    print("|---|---|---|---|---|---|")
+    roi_col = " RoI probe |" if a.roi else ""
+    print(f"| dataset | train / val prompts | own head | fitted probe |{roi_col} majority | val classes |")
+    print("|---|---|---|---|---|---|" + ("---|" if a.roi else ""))
+    per_class = []
+    names = ["own head", "fitted probe"] + (["RoI probe"] if a.roi else [])
     for ds in a.datasets.split(","):
         picked = {split: [s for s in rows if s["dataset"] == ds and s["task"] == "refer"]
                   for split, rows in splits.items()}
-        xt, yt, _ = region_tokens(model, processor, picked["train"][: a.per_dataset], a.data_root)
-        xv, yv, own = region_tokens(model, processor, picked["val"][: a.per_dataset // 2], a.data_root)
+        xt, yt, _, rt = region_tokens(model, processor, picked["train"][: a.per_dataset], a.data_root, roi=a.roi)
+        xv, yv, own, rv = region_tokens(model, processor, picked["val"][: a.per_dataset // 2], a.data_root,
+                                        roi=a.roi)
         if not len(yt) or not len(yv):
-            print(f"| {ds} | {len(yt)} / {len(yv)} | - | - | - | - |")
+            print(f"| {ds} | {len(yt)} / {len(yv)} | - | - |{' - |' if a.roi else ''} - | - |")
             continue
         probe = fit_probe(xt, yt, len(REGION_CLASSES))
         with torch.no_grad():
-            fitted = (probe(xv).argmax(-1) == yv).float().mean().item()
+            preds = {"own head": own, "fitted probe": probe(xv).argmax(-1)}
+        if a.roi:
+            rt, rv = standardised(rt, rv)
+            roi_probe = fit_probe(rt, yt, len(REGION_CLASSES))
+            with torch.no_grad():
+                preds["RoI probe"] = roi_probe(rv).argmax(-1)
         counts = np.bincount(yv.numpy(), minlength=len(REGION_CLASSES))
         classes = ", ".join(f"{REGION_CLASSES[k]} {c}" for k, c in enumerate(counts) if c)
-        print(f"| {ds} | {len(yt)} / {len(yv)} | {(own == yv).float().mean().item():.2f} | {fitted:.2f} "
-              f"| {counts.max() / counts.sum():.2f} | {classes} |")
+        scores = " | ".join(f"{(p == yv).float().mean().item():.2f}" for p in preds.values())
+        print(f"| {ds} | {len(yt)} / {len(yv)} | {scores} | {counts.max() / counts.sum():.2f} | {classes} |")
+        for k, c in enumerate(counts):
+            if c:
+                per_class.append((ds, REGION_CLASSES[k], int((yt == k).sum()), int(c),
+                                  [(p[yv == k] == k).float().mean().item() for p in preds.values()]))
+    print(f"\n| dataset | class | train / val prompts | {' | '.join(names)} |")
+    print("|---|---|---|" + "---|" * len(names))
+    for ds, name, n_train, n_val, accs in per_class:
+        print(f"| {ds} | {name} | {n_train} / {n_val} | {' | '.join(f'{v:.2f}' for v in accs)} |")
 
 
 if __name__ == "__main__":
