@@ -85,11 +85,15 @@ def _colocated_samples(n_groups_samples: int, seed_base: int, split: str) -> lis
     return out
 
 
+def _stats_key(sample: dict) -> str:
+    """The row of the stats a sample counts in: its dataset, co-registered synthetic triples apart."""
+    return "synthetic-colocated" if sample.get("group") else sample["dataset"]
+
+
 def _stats(samples: list[dict]) -> dict:
     per = defaultdict(Counter)
     for s in samples:
-        key = "synthetic-colocated" if s.get("group") else s["dataset"]
-        per[key][s["task"]] += 1
+        per[_stats_key(s)][s["task"]] += 1
     return {k: dict(v) for k, v in sorted(per.items())}
 
 
@@ -102,7 +106,7 @@ def _ground_windows(samples: list[dict], tile_size: int) -> dict:
             continue
         w = s.get("window")
         kind = "whole" if w is None else ("native" if max(w[2] - w[0], w[3] - w[1]) <= tile_size else "zoomed")
-        per["synthetic-colocated" if s.get("group") else s["dataset"]][kind] += 1
+        per[_stats_key(s)][kind] += 1
     return {k: {kind: v.get(kind, 0) for kind in ("whole", "native", "zoomed")} for k, v in sorted(per.items())}
 
 
@@ -112,8 +116,7 @@ def _refer_classes(samples: list[dict]) -> dict:
     per = defaultdict(Counter)
     for s in samples:
         if s["task"] == "refer":
-            key = "synthetic-colocated" if s.get("group") else s["dataset"]
-            per[key].update((s.get("targets") or {}).get("region_labels") or [])
+            per[_stats_key(s)].update((s.get("targets") or {}).get("region_labels") or [])
     return {k: dict(sorted(v.items())) for k, v in sorted(per.items())}
 
 

@@ -480,8 +480,10 @@ def _region_order(item: Item, rng, budget: SampleBudget) -> list[int]:
     by_class: dict[str, list[int]] = {}
     for i, o in enumerate(item.objects):
         by_class.setdefault(o.label, []).append(i)
-    picked = [idx[int(j)] for label in sorted(by_class) for idx in (by_class[label],)
-              for j in rng.permutation(len(idx))[:budget.region_per_class]]
+    picked = []
+    for label in sorted(by_class):
+        idx = by_class[label]
+        picked += [idx[int(j)] for j in rng.permutation(len(idx))[:budget.region_per_class]]
     return [picked[int(j)] for j in rng.permutation(len(picked))]
 
 
