@@ -31,30 +31,12 @@ from pathlib import Path
 from _cli import REAL_DATASETS, diagnostic_parser
 
 
-def roi_features(features, prompt_masks, grid: int = 4, context: float = 0.5, min_side: float = 8.0):
-    """(B, K, C * grid^2): ``features`` (B, C, h, w) resampled over each prompt's bounding box
-    (canvas pixels of ``prompt_masks`` (B, K, S, S), grown by ``context`` of its size on every
-    side, at least ``min_side``) to a ``grid`` x ``grid`` layout, 2 x 2 samples a cell."""
-    import torch
-    import torch.nn.functional as F
+def roi_features(features, prompt_masks, grid: int = 4):
+    """(B, K, C * grid^2): ``features`` RoI-aligned over each prompt's box with half its size of
+    context (the model's own ``roi_align``, as ``region_roi`` uses it)."""
+    from egx_notebook.model.modeling.projector import prompt_boxes, roi_align
 
-    b, k, side = prompt_masks.shape[:3]
-    out = features.new_zeros(b, k, features.shape[1] * grid * grid)
-    steps = (torch.arange(2 * grid, dtype=features.dtype) + 0.5) / (2 * grid) - 0.5
-    for i in range(b):
-        for j in range(k):
-            ys, xs = torch.nonzero(prompt_masks[i, j] > 0, as_tuple=True)
-            if not len(xs):
-                continue
-            x0, x1, y0, y1 = xs.min().item(), xs.max().item() + 1, ys.min().item(), ys.max().item() + 1
-            w = max((x1 - x0) * (1 + 2 * context), min_side)
-            h = max((y1 - y0) * (1 + 2 * context), min_side)
-            gx = ((x0 + x1) / 2 + steps * w) / side * 2 - 1
-            gy = ((y0 + y1) / 2 + steps * h) / side * 2 - 1
-            gy_, gx_ = torch.meshgrid(gy, gx, indexing="ij")
-            sampled = F.grid_sample(features[i: i + 1], torch.stack([gx_, gy_], -1)[None], align_corners=False)
-            out[i, j] = F.avg_pool2d(sampled, 2).flatten()
-    return out
+    return roi_align(features, prompt_boxes(prompt_masks), prompt_masks.shape[-1], grid).flatten(2)
 
 
 def region_tokens(model, processor, samples: list[dict], data_root: Path, batch_size: int = 8, roi: bool = False):

@@ -76,6 +76,10 @@ class EgxConfig(PreTrainedConfig):
     # zero-initialised linear map): thermal people and infrared targets cover less than one
     # stride-16 cell. False keeps checkpoints trained without it unchanged.
     region_detail: bool = False
+    # > 0: region tokens also take the stride-4, stride-8 and stem features RoI-aligned over
+    # the prompt's box on a region_roi x region_roi grid (the object's layout, which the masked
+    # average drops), through a zero-initialised linear map. 0 keeps earlier checkpoints unchanged.
+    region_roi: int = 0
     # the [SEG] mask decoder also gets the prompts' bounding box as two SAM corner tokens
     # (positional encoding of each corner plus a learned corner embedding), as SAM prompts
     # its decoder; without them the prompt's place reached it only as a stride-16 dense map.

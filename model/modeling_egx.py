@@ -206,7 +206,8 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
         embeds = embeds.masked_scatter((input_ids == self.config.image_token_id)[..., None], image_tokens)
         regions = None
         if prompt_masks.shape[1]:
-            regions = self.region_projector(fused, prompt_masks, prompt_tokens, feats.s4, feats.s8).to(embeds.dtype)
+            regions = self.region_projector(fused, prompt_masks, prompt_tokens, feats.s4, feats.s8,
+                                            feats.stem).to(embeds.dtype)
             embeds = embeds.masked_scatter((input_ids == self.config.region_token_id)[..., None],
                                            regions[prompt_valid])
         return embeds, fused, image_tokens, regions

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DetailProjection", "ImageProjector", "RegionDetail", "RegionProjector"]
+__all__ = ["DetailProjection", "ImageProjector", "RegionCrop", "RegionDetail", "RegionProjector", "prompt_boxes",
+           "roi_align"]
 
 
 def _output_norm(config, llm_hidden: int) -> nn.Module:
@@ -61,6 +62,62 @@ class RegionDetail(nn.Module):
         return self.proj(self.norm(pooled))
 
 
+def prompt_boxes(prompt_masks: torch.Tensor) -> torch.Tensor:
+    """(B, K, 4) x0, y0, x1, y1 canvas pixels of each prompt mask's bounding box (the whole
+    canvas for an empty prompt)."""
+    on = prompt_masks > 0
+    rows, cols = on.any(-1), on.any(-2)  # (B, K, S)
+
+    def span(hit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = hit.shape[-1]
+        first = hit.float().argmax(-1)
+        last = n - hit.flip(-1).float().argmax(-1)
+        empty = ~hit.any(-1)
+        return first.masked_fill(empty, 0), last.masked_fill(empty, n)
+
+    x0, x1 = span(cols)
+    y0, y1 = span(rows)
+    return torch.stack([x0, y0, x1, y1], -1).float()
+
+
+def roi_align(features: torch.Tensor, boxes: torch.Tensor, side: int, grid: int, context: float = 0.5,
+              min_side: float = 8.0) -> torch.Tensor:
+    """(B, K, C, grid, grid): ``features`` (B, C, h, w) averaged over a ``grid`` x ``grid``
+    layout of each box (B, K, 4, canvas pixels of a ``side``-px canvas), the box grown by
+    ``context`` of its size on every side and to at least ``min_side``; 2 x 2 bilinear samples a cell."""
+    b, k = boxes.shape[:2]
+    c = features.shape[1]
+    centre = (boxes[..., :2] + boxes[..., 2:]) / 2
+    size = ((boxes[..., 2:] - boxes[..., :2]) * (1 + 2 * context)).clamp_min(min_side)
+    steps = (torch.arange(2 * grid, device=boxes.device, dtype=boxes.dtype) + 0.5) / (2 * grid) - 0.5
+    xs = (centre[..., 0, None] + steps * size[..., 0, None]) / side * 2 - 1  # (B, K, 2g)
+    ys = (centre[..., 1, None] + steps * size[..., 1, None]) / side * 2 - 1
+    g = torch.stack(torch.broadcast_tensors(xs[..., None, :], ys[..., :, None]), -1)  # (B, K, 2g, 2g, 2)
+    # the K prompts' sampling grids stacked along the output height: one call, no copy per prompt
+    sampled = F.grid_sample(features, g.reshape(b, k * 2 * grid, 2 * grid, 2).to(features.dtype),
+                            align_corners=False)  # (B, C, K * 2g, 2g)
+    return F.avg_pool2d(sampled, 2).reshape(b, c, k, grid, grid).transpose(1, 2)
+
+
+class RegionCrop(nn.Module):
+    """The object's layout for region tokens: stride-4, stride-8 and stem features RoI-aligned
+    over the prompt's box (with context) on a ``grid`` x ``grid`` layout, normalised and mapped
+    to the fusion width (zero-initialised, so a warm start begins unchanged)."""
+
+    def __init__(self, channels: tuple[int, ...], grid: int, dim: int):
+        super().__init__()
+        self.grid = grid
+        n = sum(channels) * grid * grid
+        self.norm = nn.LayerNorm(n)
+        self.proj = DetailProjection(n, dim)
+
+    def forward(self, maps: tuple[torch.Tensor, ...], prompt_masks: torch.Tensor) -> torch.Tensor:
+        boxes = prompt_boxes(prompt_masks)
+        side = prompt_masks.shape[-1]
+        crops = torch.cat([roi_align(m, boxes, side, self.grid).flatten(2) for m in maps], -1)
+        return self.proj(self.norm(crops))
+
+
 class RegionProjector(nn.Module):
     """One LLM embedding per prompt: masked average of fused features inside the prompt
     (plus, with ``config.region_detail``, of the stride-4/8 backbone features) concatenated
@@ -72,13 +129,18 @@ class RegionProjector(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(2 * d, llm_hidden), nn.GELU(), nn.Linear(llm_hidden, llm_hidden))
         self.norm = _output_norm(config, llm_hidden)
         self.detail = RegionDetail(detail_channels, d) if config.region_detail else None
+        roi = getattr(config, "region_roi", 0)
+        self.crop = RegionCrop((*detail_channels, config.stem_width), roi, d) if roi else None
 
     def forward(self, fused: torch.Tensor, prompt_masks: torch.Tensor, prompt_tokens: torch.Tensor,
-                s4: torch.Tensor | None = None, s8: torch.Tensor | None = None) -> torch.Tensor:
+                s4: torch.Tensor | None = None, s8: torch.Tensor | None = None,
+                stem: torch.Tensor | None = None) -> torch.Tensor:
         b, k = prompt_masks.shape[:2]
         if k == 0:
             return fused.new_zeros(b, 0, self.mlp[-1].out_features)
         pooled = _masked_pool(fused, prompt_masks)
         if self.detail is not None:
             pooled = pooled + self.detail(s4, s8, prompt_masks).to(pooled.dtype)
+        if self.crop is not None:
+            pooled = pooled + self.crop((s4, s8, stem), prompt_masks).to(pooled.dtype)
         return self.norm(self.mlp(torch.cat([pooled, prompt_tokens], dim=-1)))

@@ -220,6 +220,52 @@ def test_region_detail_starts_as_a_no_op_and_then_reads_fine_features(tiny, tmp_
     assert (a - b).abs().max() > 1e-3
 
 
+def test_region_roi_starts_as_a_no_op_and_then_reads_the_layout_around_the_prompt(tiny, tmp_path):
+    """Warm-starting with ``region_roi`` changes nothing until its projection trains; once it
+    does, a region's token depends on where inside the prompt's box the features lie (which
+    a masked average cannot tell), and on context just outside the box."""
+    model, processor = tiny
+    model.save_pretrained(tmp_path)
+    warm = EgxForConditionalGeneration.from_pretrained(tmp_path, region_roi=2).eval()
+    assert warm.config.region_roi == 2 and model.region_projector.crop is None
+    assert not warm.region_projector.crop.proj.weight.any()
+    batch = processor.collate([synthetic_sample(np.random.default_rng(9), "refer", source="infrared")])
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch).logits, warm(**batch).logits, atol=1e-6, rtol=0)
+
+    c = model.config
+    d, g, s = c.fusion_dim, c.image_size // 16, c.image_size
+    fused, tokens = torch.zeros(1, d, g, g), torch.zeros(1, 1, d)
+    masks = torch.zeros(1, 1, s, s)
+    masks[..., 32:48, 32:64] = 1  # a 32 x 16 box
+    c4, c8 = warm.vision.channels[:2]
+    stem = torch.zeros(1, c.stem_width, s, s)
+    s8 = torch.zeros(1, c8, s // 8, s // 8)
+    left, right, outside = (torch.zeros(1, c4, s // 4, s // 4) for _ in range(3))
+    left[:, 0, 8:12, 8:12] = 1.0     # the box's left half, stride-4 cells
+    right[:, 0, 8:12, 12:16] = 1.0   # its right half: the same mean inside the box
+    outside[:, 0, 8:12, 16:18] = 1.0  # beside the box, in its context
+    with torch.no_grad():
+        warm.region_projector.crop.proj.weight.normal_()
+        a, b, o, none = (warm.region_projector(fused, masks, tokens, m, s8, stem)
+                         for m in (left, right, outside, torch.zeros_like(left)))
+    assert (a - b).abs().max() > 1e-3 and (o - none).abs().max() > 1e-3
+
+
+def test_prompt_boxes_and_roi_align_follow_the_prompt():
+    from egx_notebook.model.modeling.projector import prompt_boxes, roi_align
+
+    masks = torch.zeros(1, 2, 64, 64)
+    masks[0, 0, 10:20, 30:34] = 1  # rows 10-19, cols 30-33
+    boxes = prompt_boxes(masks)
+    assert boxes[0, 0].tolist() == [30, 10, 34, 20] and boxes[0, 1].tolist() == [0, 0, 64, 64]  # empty: all
+    ramp = torch.arange(64.0).expand(1, 1, 64, 64).contiguous()  # feature = x pixel centre - 0.5
+    crop = roi_align(ramp, torch.tensor([[[16.0, 16.0, 48.0, 48.0]]]), 64, 4, context=0.0)
+    # four columns over x 16-48, 8 px each: means of the sample centres 18 and 22, 26 and 30, ...
+    torch.testing.assert_close(crop[0, 0, 0, 0], torch.tensor([19.5, 27.5, 35.5, 43.5]))
+    assert crop.shape == (1, 1, 1, 4, 4)
+
+
 def test_seg_box_tokens_encode_the_prompt_box_corners(tiny, tmp_path):
     """With ``seg_box_tokens`` the [SEG] decoder gets SAM box tokens at the prompt's
     bounding-box corners (pixel edges), a learned "no box" pair for rows without a
