@@ -120,7 +120,8 @@ class RegionCrop(nn.Module):
 
 class RegionProjector(nn.Module):
     """One LLM embedding per prompt: masked average of fused features inside the prompt
-    (plus, with ``config.region_detail``, of the stride-4/8 backbone features) concatenated
+    (plus, with ``config.region_detail``, of the stride-4/8 backbone features, and with
+    ``config.region_roi``, their RoI-aligned layout over the prompt's box) concatenated
     with the prompt token, through an MLP."""
 
     def __init__(self, config, llm_hidden: int, detail_channels: tuple[int, int]):
@@ -129,8 +130,8 @@ class RegionProjector(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(2 * d, llm_hidden), nn.GELU(), nn.Linear(llm_hidden, llm_hidden))
         self.norm = _output_norm(config, llm_hidden)
         self.detail = RegionDetail(detail_channels, d) if config.region_detail else None
-        roi = getattr(config, "region_roi", 0)
-        self.crop = RegionCrop((*detail_channels, config.stem_width), roi, d) if roi else None
+        self.crop = (RegionCrop((*detail_channels, config.stem_width), config.region_roi, d)
+                     if config.region_roi else None)
 
     def forward(self, fused: torch.Tensor, prompt_masks: torch.Tensor, prompt_tokens: torch.Tensor,
                 s4: torch.Tensor | None = None, s8: torch.Tensor | None = None,
