@@ -192,22 +192,32 @@ def test_fusion_skip_starts_as_a_no_op_and_passes_the_grid_through(tiny, tmp_pat
     torch.testing.assert_close(skipped - base, grid)
 
 
+def _warm_region_start(model, processor, tmp_path, part: str, **override):
+    """``model`` saved and loaded with ``override``: its new region part (``part``) starts
+    zero and the logits are the model's."""
+    model.save_pretrained(tmp_path)
+    warm = EgxForConditionalGeneration.from_pretrained(tmp_path, **override).eval()
+    assert getattr(model.region_projector, part) is None
+    assert not getattr(warm.region_projector, part).proj.weight.any()
+    batch = processor.collate([synthetic_sample(np.random.default_rng(9), "refer", source="infrared")])
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch).logits, warm(**batch).logits, atol=1e-6, rtol=0)
+    return warm
+
+
+def _one_region_inputs(c):
+    """Zero fused grid, prompt token and prompt mask for one region of a model with config ``c``."""
+    d, g, s = c.fusion_dim, c.image_size // 16, c.image_size
+    return torch.zeros(1, d, g, g), torch.zeros(1, 1, d), torch.zeros(1, 1, s, s)
+
+
 def test_region_detail_starts_as_a_no_op_and_then_reads_fine_features(tiny, tmp_path):
     """Warm-starting with ``region_detail=True`` changes nothing until its projection
     trains; once it does, a region's token follows the stride-4/8 features inside it."""
     model, processor = tiny
-    model.save_pretrained(tmp_path)
-    warm = EgxForConditionalGeneration.from_pretrained(tmp_path, region_detail=True).eval()
-    assert warm.config.region_detail and model.region_projector.detail is None
-    assert not warm.region_projector.detail.proj.weight.any()
-    batch = processor.collate([synthetic_sample(np.random.default_rng(9), "refer", source="infrared")])
-    with torch.no_grad():
-        torch.testing.assert_close(model(**batch).logits, warm(**batch).logits, atol=1e-6, rtol=0)
-
-    c = model.config
-    d, g, s = c.fusion_dim, c.image_size // 16, c.image_size
-    fused, tokens = torch.zeros(1, d, g, g), torch.zeros(1, 1, d)
-    masks = torch.zeros(1, 1, s, s)
+    warm = _warm_region_start(model, processor, tmp_path, "detail", region_detail=True)
+    fused, tokens, masks = _one_region_inputs(model.config)
+    s = model.config.image_size
     masks[..., :4, :4] = 1  # a prompt inside one stride-16 cell
     c4, c8 = warm.vision.channels[:2]
     s4, s8 = torch.zeros(1, c4, s // 4, s // 4), torch.zeros(1, c8, s // 8, s // 8)
@@ -225,18 +235,10 @@ def test_region_roi_starts_as_a_no_op_and_then_reads_the_layout_around_the_promp
     does, a region's token depends on where inside the prompt's box the features lie (which
     a masked average cannot tell), and on context just outside the box."""
     model, processor = tiny
-    model.save_pretrained(tmp_path)
-    warm = EgxForConditionalGeneration.from_pretrained(tmp_path, region_roi=2).eval()
-    assert warm.config.region_roi == 2 and model.region_projector.crop is None
-    assert not warm.region_projector.crop.proj.weight.any()
-    batch = processor.collate([synthetic_sample(np.random.default_rng(9), "refer", source="infrared")])
-    with torch.no_grad():
-        torch.testing.assert_close(model(**batch).logits, warm(**batch).logits, atol=1e-6, rtol=0)
-
+    warm = _warm_region_start(model, processor, tmp_path, "crop", region_roi=2)
     c = model.config
-    d, g, s = c.fusion_dim, c.image_size // 16, c.image_size
-    fused, tokens = torch.zeros(1, d, g, g), torch.zeros(1, 1, d)
-    masks = torch.zeros(1, 1, s, s)
+    fused, tokens, masks = _one_region_inputs(c)
+    s = c.image_size
     masks[..., 32:48, 32:64] = 1  # a 32 x 16 box
     c4, c8 = warm.vision.channels[:2]
     stem = torch.zeros(1, c.stem_width, s, s)
