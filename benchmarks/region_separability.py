@@ -31,20 +31,13 @@ from pathlib import Path
 from _cli import REAL_DATASETS, diagnostic_parser
 
 
-def roi_features(features, prompt_masks, grid: int = 4):
-    """(B, K, C * grid^2): ``features`` RoI-aligned over each prompt's box with half its size of
-    context (the model's own ``roi_align``, as ``region_roi`` uses it)."""
-    from egx_notebook.model.modeling.projector import prompt_boxes, roi_align
-
-    return roi_align(features, prompt_boxes(prompt_masks), prompt_masks.shape[-1], grid).flatten(2)
-
-
 def region_tokens(model, processor, samples: list[dict], data_root: Path, batch_size: int = 8, roi: bool = False):
     """(tokens (N, D), labels (N,), own-head predictions (N,), RoI features (N, F) or None) of the
     samples' labelled prompts."""
     import torch
 
     from egx_notebook.model.data.loading import load_sample
+    from egx_notebook.model.modeling.projector import roi_layout
 
     captured = {}
     hooks = [model.region_projector.register_forward_hook(lambda m, i, o: captured.__setitem__("r", o.detach()))]
@@ -64,7 +57,7 @@ def region_tokens(model, processor, samples: list[dict], data_root: Path, batch_
             if roi:
                 f, masks = captured["f"], batch["prompt_masks"][:, : regions.shape[1]]
                 with torch.no_grad():
-                    rs.append(torch.cat([roi_features(t, masks) for t in (f.s4, f.s8, f.stem)], -1)[keep])
+                    rs.append(roi_layout((f.s4, f.s8, f.stem), masks, grid=4)[keep])
     finally:
         for h in hooks:
             h.remove()

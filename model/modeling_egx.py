@@ -236,8 +236,9 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
             prompt = union[rows]
         view = None
         if not torch.is_grad_enabled():
-            if feats.seg_view is None and len(torch.unique(rows)) < feats.s4.shape[0]:
-                view = self.seg_head.view_term(feats.s4[rows], feats.stem[rows])
+            asked, row_of = torch.unique(rows, return_inverse=True)
+            if feats.seg_view is None and len(asked) < feats.s4.shape[0]:
+                view = self.seg_head.view_term(feats.s4[asked], feats.stem[asked])[row_of]
             else:
                 if feats.seg_view is None:
                     feats.seg_view = self.seg_head.view_term(feats.s4, feats.stem)

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.models.sam.modeling_sam import SamMaskDecoder, SamPositionalEmbedding
 
+from .projector import prompt_boxes
+
 __all__ = ["SegMaskHead"]
 
 
@@ -59,19 +61,12 @@ class SegMaskHead(nn.Module):
         none = self.corner_embed.weight[2].to(ref.dtype).expand(n, 2, -1)
         if prompt is None:
             return none
-        m = prompt[:, 0] > 0.5
-        size = m.shape[-1]
-        rows, cols = m.any(-1), m.any(-2)  # (N, S)
-        idx = torch.arange(size, device=m.device)
-        big = torch.full_like(idx, size)
-        x0 = torch.where(cols, idx, big).amin(-1)
-        y0 = torch.where(rows, idx, big).amin(-1)
-        x1 = torch.where(cols, idx + 1, -big).amax(-1)
-        y1 = torch.where(rows, idx + 1, -big).amax(-1)
-        corners = torch.stack([torch.stack([x0, y0], -1), torch.stack([x1, y1], -1)], 1).float() / size
+        size = prompt.shape[-1]
+        corners = prompt_boxes(prompt, threshold=0.5)[:, 0].reshape(-1, 2, 2) / size  # (N, 2 corners, xy)
         tokens = self.pos(corners[:, None].to(self.pos.positional_embedding.dtype))[:, 0].to(ref.dtype)
         tokens = tokens + self.corner_embed.weight[:2].to(ref.dtype)
-        return torch.where(rows.any(-1)[:, None, None], tokens, none)
+        has_prompt = (prompt[:, 0] > 0.5).flatten(1).any(-1)
+        return torch.where(has_prompt[:, None, None], tokens, none)
 
     def view_term(self, s4: torch.Tensor, stem: torch.Tensor) -> torch.Tensor:
         """The part of the refinement's first convolution that depends on the view alone.

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["DetailProjection", "ImageProjector", "RegionCrop", "RegionDetail", "RegionProjector", "prompt_boxes",
-           "roi_align"]
+           "roi_align", "roi_layout"]
 
 
 def _output_norm(config, llm_hidden: int) -> nn.Module:
@@ -62,10 +62,10 @@ class RegionDetail(nn.Module):
         return self.proj(self.norm(pooled))
 
 
-def prompt_boxes(prompt_masks: torch.Tensor) -> torch.Tensor:
-    """(B, K, 4) x0, y0, x1, y1 canvas pixels of each prompt mask's bounding box (the whole
-    canvas for an empty prompt)."""
-    on = prompt_masks > 0
+def prompt_boxes(prompt_masks: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
+    """(B, K, 4) x0, y0, x1, y1 canvas pixels (pixel edges) of the bounding box of each prompt
+    mask's pixels above ``threshold`` (the whole canvas for an empty prompt)."""
+    on = prompt_masks > threshold
     rows, cols = on.any(-1), on.any(-2)  # (B, K, S)
 
     def span(hit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,6 +99,14 @@ def roi_align(features: torch.Tensor, boxes: torch.Tensor, side: int, grid: int,
     return F.avg_pool2d(sampled, 2).reshape(b, c, k, grid, grid).transpose(1, 2)
 
 
+def roi_layout(maps: tuple[torch.Tensor, ...], prompt_masks: torch.Tensor, grid: int) -> torch.Tensor:
+    """(B, K, sum(C) * grid^2): each of ``maps`` RoI-aligned over each prompt's box (one box
+    per prompt for all maps), flattened and concatenated."""
+    boxes = prompt_boxes(prompt_masks)
+    side = prompt_masks.shape[-1]
+    return torch.cat([roi_align(m, boxes, side, grid).flatten(2) for m in maps], -1)
+
+
 class RegionCrop(nn.Module):
     """The object's layout for region tokens: stride-4, stride-8 and stem features RoI-aligned
     over the prompt's box (with context) on a ``grid`` x ``grid`` layout, normalised and mapped
@@ -112,10 +120,7 @@ class RegionCrop(nn.Module):
         self.proj = DetailProjection(n, dim)
 
     def forward(self, maps: tuple[torch.Tensor, ...], prompt_masks: torch.Tensor) -> torch.Tensor:
-        boxes = prompt_boxes(prompt_masks)
-        side = prompt_masks.shape[-1]
-        crops = torch.cat([roi_align(m, boxes, side, self.grid).flatten(2) for m in maps], -1)
-        return self.proj(self.norm(crops))
+        return self.proj(self.norm(roi_layout(maps, prompt_masks, self.grid)))
 
 
 class RegionProjector(nn.Module):
