@@ -162,9 +162,10 @@ def main(argv=None) -> None:
     with torch.inference_mode():
         timer.run("preprocess (numpy)", lambda: processor.preprocess_image(view, "sar"), f"{h}x{w} -> {c.image_size}^2")
         image = processor.preprocess_image(view, "sar")
-        pv, sid, vm = (image.pixel_values.to(device, dtype), image.source_ids.to(device), image.valid_mask.to(device, dtype))
-        timer.run("encode image", lambda: model.encode_images(pv, sid, vm), "stems + backbone, cached per view")
-        feats = model.encode_images(pv, sid, vm)
+        pv, sid, vm, vs = (image.pixel_values.to(device, dtype), image.source_ids.to(device),
+                           image.valid_mask.to(device, dtype), image.view_scale.to(device))
+        timer.run("encode image", lambda: model.encode_images(pv, sid, vm, vs), "stems + backbone, cached per view")
+        feats = model.encode_images(pv, sid, vm, vs)
         text = processor.build_inputs("segment", None, n_regions=1)
         ids, am = text["input_ids"].to(device), text["attention_mask"].to(device)
         pm_cpu = processor.rasterize_prompts(prompts, image.geometry)

@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
             continue
         batch = processor.collate([load_sample(s, a.data_root) for s in picked])
         with torch.no_grad():
-            feats = model.encode_images(batch["pixel_values"], batch["source_ids"], batch["valid_mask"])
+            feats = model.encode_images(batch["pixel_values"], batch["source_ids"], batch["valid_mask"],
+                                        batch["view_scale"])
             masks, valid = model._prompts(batch["prompt_masks"], batch.get("prompt_valid"), len(picked), feats.grid)
             embeds, fused = model.prepare_inputs_embeds(feats, batch["input_ids"], masks, valid)
         ids, n = batch["input_ids"], len(picked)

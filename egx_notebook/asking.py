@@ -109,6 +109,7 @@ class _Request:
             history=history,
             max_new_tokens=max_new_tokens,
             min_score=min_score,
+            pixel_scale=view.factor,
         )
 
 

@@ -174,8 +174,11 @@ class Engine:
         self._cache.clear()
 
     def encode(self, key: Any, read: Callable[[], np.ndarray], source: str, sar_scale: str | None,
-               owner: Any = None) -> tuple[Any, Any]:
+               owner: Any = None, pixel_scale: float = 1.0) -> tuple[Any, Any]:
         """(image inputs, image features) of a view, encoded at most once per ``key``.
+
+        ``pixel_scale``: raster pixels per pixel of the array ``read`` returns (the view's
+        decimation factor).
 
         ``owner`` (the raster's variable) is kept with the entry, so an ``id`` in the
         key cannot be reused by a new raster while the entry is cached.
@@ -187,12 +190,13 @@ class Engine:
 
         model, processor = self.load()
         array = read()
-        image = processor.preprocess_image(array, source, sar_scale=sar_scale)
+        image = processor.preprocess_image(array, source, sar_scale=sar_scale, pixel_scale=pixel_scale)
         with torch.inference_mode():
             feats = model.encode_images(
                 image.pixel_values.to(self._device, self._dtype),
                 image.source_ids.to(self._device),
                 image.valid_mask.to(self._device, self._dtype),
+                image.view_scale.to(self._device),
             )
         self._cache[key] = (image, feats, owner)
         while len(self._cache) > self.cache_size:
@@ -213,15 +217,17 @@ class Engine:
         max_new_tokens: int = 48,
         owner: Any = None,
         min_score: float | None = None,
+        pixel_scale: float = 1.0,
     ) -> dict:
         """Run one task on one view and return the processor's post-processed result (view pixels).
 
-        ``min_score`` replaces the model's own detection score threshold for this call.
+        ``min_score`` replaces the model's own detection score threshold for this call;
+        ``pixel_scale`` is the view's decimation factor (raster pixels per array pixel).
         """
         import torch
 
         model, processor = self.load()
-        image, feats = self.encode(key, read, source, sar_scale, owner=owner)
+        image, feats = self.encode(key, read, source, sar_scale, owner=owner, pixel_scale=pixel_scale)
         text = processor.build_inputs(task, question, n_regions=len(prompts), history=list(history))
         prompt_masks = processor.rasterize_prompts(list(prompts), image.geometry)
         with torch.inference_mode():

@@ -92,7 +92,7 @@ class Evaluator:
         with self.torch.inference_mode():
             feats = self.model.encode_images(image.pixel_values.to(self.device),
                                              image.source_ids.to(self.device),
-                                             image.valid_mask.to(self.device))
+                                             image.valid_mask.to(self.device), image.view_scale.to(self.device))
             text = p.build_inputs(None, turn["user"], n_regions=len(loaded["prompts"]), history=history)
             prompt_masks = p.rasterize_prompts(loaded["prompts"], image.geometry)
             out = self.model.generate(image_features=feats,

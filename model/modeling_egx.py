@@ -146,7 +146,7 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
 
     @torch.no_grad()
     def encode_images(self, pixel_values: torch.Tensor, source_ids: torch.Tensor,
-                      valid_mask: torch.Tensor) -> EgxImageFeatures:
+                      valid_mask: torch.Tensor, view_scale: torch.Tensor | None = None) -> EgxImageFeatures:
         """Encode views once; the result is reused by every follow-up prompt.
 
         Parameters
@@ -154,22 +154,32 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
         pixel_values : (B, 3, S, S) float from ``EgxProcessor.preprocess_image``.
         source_ids : (B,) long, 0 optical, 1 SAR, 2 infrared.
         valid_mask : (B, 1, S, S) float, 1 on valid data.
+        view_scale : (B,) float, optional
+            Raster pixels per canvas pixel (``ImageInputs.view_scale``); None reads as 1.
+            Used by models with ``config.region_scale``.
         """
-        return self._encode(pixel_values, source_ids, valid_mask)
+        return self._encode(pixel_values, source_ids, valid_mask, view_scale)
 
-    def _encode(self, pixel_values, source_ids, valid_mask) -> EgxImageFeatures:
+    def _encode(self, pixel_values, source_ids, valid_mask, view_scale=None) -> EgxImageFeatures:
         dtype = self.vision.stems.source_embedding.weight.dtype
         s = self.config.image_size
         if pixel_values.ndim != 4 or pixel_values.shape[1] != 3 or tuple(pixel_values.shape[-2:]) != (s, s):
             raise EgxInputError(f"pixel_values must be (B, 3, {s}, {s}); got {tuple(pixel_values.shape)}. "
                                 "Use EgxProcessor.preprocess_image from this checkpoint")
-        return self.vision(pixel_values.to(dtype), source_ids.long(), valid_mask.to(dtype))
+        feats = self.vision(pixel_values.to(dtype), source_ids.long(), valid_mask.to(dtype))
+        if view_scale is not None:
+            view_scale = torch.as_tensor(view_scale, dtype=torch.float32, device=pixel_values.device).reshape(-1)
+            if view_scale.shape[0] != pixel_values.shape[0] or not bool((view_scale > 0).all()):
+                raise EgxInputError(f"view_scale must hold one positive number per image; got {view_scale.tolist()}")
+            feats.view_scale = view_scale
+        return feats
 
-    def _features(self, image_features, pixel_values, source_ids, valid_mask, batch: int) -> EgxImageFeatures:
+    def _features(self, image_features, pixel_values, source_ids, valid_mask, batch: int,
+                  view_scale=None) -> EgxImageFeatures:
         if image_features is None:
             if pixel_values is None:
                 raise EgxInputError("pass image_features (from encode_images) or pixel_values")
-            image_features = self._encode(pixel_values, source_ids, valid_mask)
+            image_features = self._encode(pixel_values, source_ids, valid_mask, view_scale)
         if image_features.batch_size == batch:
             return image_features
         if image_features.batch_size == 1:
@@ -207,7 +217,7 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
         regions = None
         if prompt_masks.shape[1]:
             regions = self.region_projector(fused, prompt_masks, prompt_tokens, feats.s4, feats.s8,
-                                            feats.stem).to(embeds.dtype)
+                                            feats.stem, feats.view_scale).to(embeds.dtype)
             embeds = embeds.masked_scatter((input_ids == self.config.region_token_id)[..., None],
                                            regions[prompt_valid])
         return embeds, fused, image_tokens, regions
@@ -258,7 +268,7 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
                 seg_valid: torch.Tensor | None = None, det_boxes: torch.Tensor | None = None,
                 det_box_valid: torch.Tensor | None = None, det_masks: torch.Tensor | None = None,
                 det_valid: torch.Tensor | None = None, region_labels: torch.Tensor | None = None,
-                **kwargs) -> EgxOutput:
+                view_scale: torch.Tensor | None = None, **kwargs) -> EgxOutput:
         """Teacher-forced pass; with ``labels`` (and pixel targets) returns the one-stage loss.
 
         Loss = ``lm_loss_weight`` * LM cross-entropy + mask BCE/Dice for each ``[SEG]``
@@ -267,13 +277,15 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
         against ``region_labels`` (B, K), -100 where unknown, and of the source classifier
         on the mean image token).
         ``loss_terms`` holds every term (zero where a batch has no such target).
+        ``view_scale`` (B,): raster pixels per canvas pixel, as in ``encode_images``.
         """
         c = self.config
         b = input_ids.shape[0]
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        feats = (self._encode(pixel_values, source_ids, valid_mask) if image_features is None and pixel_values is not None
-                 else self._features(image_features, pixel_values, source_ids, valid_mask, b))
+        feats = (self._encode(pixel_values, source_ids, valid_mask, view_scale)
+                 if image_features is None and pixel_values is not None
+                 else self._features(image_features, pixel_values, source_ids, valid_mask, b, view_scale))
         prompt_masks, prompt_valid = self._prompts(prompt_masks, prompt_valid, b, feats.grid)
         embeds, fused, image_tokens, regions = self._visual_embeds(feats, input_ids, prompt_masks, prompt_valid)
         out = self.language_model(inputs_embeds=embeds, attention_mask=attention_mask,
@@ -353,7 +365,7 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
                  source_ids: torch.Tensor | None = None, valid_mask: torch.Tensor | None = None,
                  prompt_masks: torch.Tensor | None = None, prompt_valid: torch.Tensor | None = None,
                  max_new_tokens: int = 48, det_score_threshold: float | None = None,
-                 **kwargs) -> EgxGenerateOutput:
+                 view_scale: torch.Tensor | None = None, **kwargs) -> EgxGenerateOutput:
         """Greedy decoding with a KV cache, then the pixel heads for each ``[SEG]``/``[DET]``.
 
         ``det_score_threshold`` overrides ``config.det_score_threshold`` for this call.
@@ -366,7 +378,7 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
         b = input_ids.shape[0]
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        feats = self._features(image_features, pixel_values, source_ids, valid_mask, b)
+        feats = self._features(image_features, pixel_values, source_ids, valid_mask, b, view_scale)
         prompt_masks, prompt_valid = self._prompts(prompt_masks, prompt_valid, b, feats.grid)
         embeds, fused = self.prepare_inputs_embeds(feats, input_ids, prompt_masks, prompt_valid)
         sequences, hits = greedy_generate(self, embeds, attention_mask, max_new_tokens)

@@ -63,6 +63,7 @@ class ImageInputs:
     source_ids: torch.Tensor  # (1,) long
     valid_mask: torch.Tensor  # (1, 1, S, S) float32
     geometry: ViewGeometry
+    view_scale: torch.Tensor  # (1,) float32: raster pixels per canvas pixel
 
 
 def _stretch(band: np.ndarray, lo_pct: float, hi_pct: float) -> np.ndarray:
@@ -189,13 +190,19 @@ class EgxProcessor:
         return cls(tokenizer=tokenizer, **cfg)
 
     # ------------------------------------------------------------------ images
-    def preprocess_image(self, array, source: str, sar_scale: str | None = None) -> ImageInputs:
+    def preprocess_image(self, array, source: str, sar_scale: str | None = None,
+                         pixel_scale: float = 1.0) -> ImageInputs:
         """A view array (C, H, W) with NaN nodata -> model inputs on the canvas.
+
+        ``pixel_scale`` is how many raster pixels one pixel of ``array`` spans (the view's
+        decimation factor; 1 for a window read at native resolution). With the canvas's own
+        resampling it gives ``ImageInputs.view_scale``, raster pixels per canvas pixel.
 
         Raises
         ------
         EgxInputError
-            Unknown source or sar_scale, wrong band count, non-real dtype, empty view.
+            Unknown source or sar_scale, wrong band count, non-real dtype, empty view,
+            a pixel_scale that is not a positive number.
         """
         if source not in SOURCES:
             raise EgxInputError(f"unknown source {source!r}; use one of {SOURCES}")
@@ -213,6 +220,9 @@ class EgxProcessor:
                 + {"optical": "choose three bands (e.g. R, G, B)", "sar": "pass VV or VV, VH",
                    "infrared": "pass the single thermal band"}[source])
         geometry = ViewGeometry.for_view(x.shape[1], x.shape[2], self.image_size)
+        if isinstance(pixel_scale, bool) or not isinstance(pixel_scale, (int, float, np.number)) or not pixel_scale > 0:
+            raise EgxInputError(f"pixel_scale must be a positive number (raster pixels per view pixel), "
+                                f"not {pixel_scale!r}")
         is_uint8 = x.dtype == np.uint8
         x = x.astype(np.float64)
         if source == "sar":
@@ -233,7 +243,8 @@ class EgxProcessor:
         else:
             pixel[0] = canvas[0]
         return ImageInputs(pixel_values=pixel[None], source_ids=torch.tensor([SOURCES.index(source)]),
-                           valid_mask=valid[None], geometry=geometry)
+                           valid_mask=valid[None], geometry=geometry,
+                           view_scale=torch.tensor([float(pixel_scale) / geometry.scale], dtype=torch.float32))
 
     @staticmethod
     def _sar_values(x: np.ndarray, sar_scale: str | None, is_uint8: bool) -> np.ndarray:
@@ -333,7 +344,7 @@ class EgxProcessor:
     def collate(self, samples: list[dict]) -> dict:
         """A training batch from the dataset builder's loaded samples (see docs/architecture.md)."""
         s = self.image_size
-        rows, images, sources, valids, prompts, targets = [], [], [], [], [], []
+        rows, images, sources, valids, scales, prompts, targets = [], [], [], [], [], [], []
         for smp in samples:
             img = self.preprocess_image(smp["image"], smp["source"], sar_scale=smp.get("sar_scale"))
             conv = smp["conversation"]
@@ -343,6 +354,7 @@ class EgxProcessor:
             images.append(img.pixel_values[0])
             sources.append(img.source_ids[0])
             valids.append(img.valid_mask[0])
+            scales.append(img.view_scale[0])
             prompts.append(self.rasterize_prompts(smp.get("prompts"), img.geometry)[0])
             targets.append(self._targets(smp, img.geometry, conv[-1]["assistant"]))
         b, length = len(samples), max(len(r[0]) for r in rows)
@@ -372,7 +384,7 @@ class EgxProcessor:
         return {
             "input_ids": input_ids, "attention_mask": attention, "labels": labels,
             "pixel_values": torch.stack(images), "source_ids": torch.stack(sources), "valid_mask": torch.stack(valids),
-            "prompt_masks": prompt_masks, "prompt_valid": prompt_valid,
+            "view_scale": torch.stack(scales), "prompt_masks": prompt_masks, "prompt_valid": prompt_valid,
             "det_boxes": det_boxes, "det_box_valid": det_box_valid,
             "det_masks": torch.stack([t["det_mask"] for t in targets]),
             "det_valid": torch.tensor([t["det_valid"] for t in targets]),

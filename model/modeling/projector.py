@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DetailProjection", "ImageProjector", "RegionCrop", "RegionDetail", "RegionProjector", "prompt_boxes",
-           "roi_align", "roi_layout"]
+__all__ = ["DetailProjection", "ImageProjector", "RegionCrop", "RegionDetail", "RegionProjector", "ViewScale",
+           "prompt_boxes", "roi_align", "roi_layout"]
 
 
 def _output_norm(config, llm_hidden: int) -> nn.Module:
@@ -123,11 +123,33 @@ class RegionCrop(nn.Module):
         return self.proj(self.norm(roi_layout(maps, prompt_masks, self.grid)))
 
 
+class ViewScale(nn.Module):
+    """The view's zoom for region tokens: ``l = log2`` of raster pixels per canvas pixel
+    (clamped to 1/16 ... 64) as fixed features (``l / 4`` and sines and cosines of
+    ``pi k l / 8``, k = 1 ... ``bands``, periods of 16 down to 2 octaves) through a
+    zero-initialised linear map. The features are fixed and of order one so the map
+    learns from the first step (a learned first layer would start near zero, as warm
+    starts initialise it small, and hold the map's gradient back)."""
+
+    def __init__(self, dim: int, bands: int = 8):
+        super().__init__()
+        self.bands = bands  # frequencies made in forward: from_pretrained leaves a non-persistent buffer unset
+        self.proj = DetailProjection(2 * bands + 1, dim)
+
+    def forward(self, view_scale: torch.Tensor) -> torch.Tensor:
+        """(B, dim) from ``view_scale`` (B,)."""
+        x = torch.log2(view_scale.float().clamp(1 / 16, 64))[:, None]
+        angles = x * torch.arange(1, self.bands + 1, device=x.device, dtype=x.dtype) * (torch.pi / 8)
+        feats = torch.cat([x / 4, angles.sin(), angles.cos()], dim=-1)
+        return self.proj(feats.to(self.proj.weight.dtype))
+
+
 class RegionProjector(nn.Module):
     """One LLM embedding per prompt: masked average of fused features inside the prompt
     (plus, with ``config.region_detail``, of the stride-4/8 backbone features, and with
     ``config.region_roi``, their RoI-aligned layout over the prompt's box) concatenated
-    with the prompt token, through an MLP."""
+    with the prompt token, through an MLP. With ``config.region_scale`` the view's zoom is
+    added to the pooled features (:class:`ViewScale`)."""
 
     def __init__(self, config, llm_hidden: int, detail_channels: tuple[int, int]):
         super().__init__()
@@ -137,10 +159,11 @@ class RegionProjector(nn.Module):
         self.detail = RegionDetail(detail_channels, d) if config.region_detail else None
         self.crop = (RegionCrop((*detail_channels, config.stem_width), config.region_roi, d)
                      if config.region_roi else None)
+        self.scale = ViewScale(d) if getattr(config, "region_scale", False) else None
 
     def forward(self, fused: torch.Tensor, prompt_masks: torch.Tensor, prompt_tokens: torch.Tensor,
                 s4: torch.Tensor | None = None, s8: torch.Tensor | None = None,
-                stem: torch.Tensor | None = None) -> torch.Tensor:
+                stem: torch.Tensor | None = None, view_scale: torch.Tensor | None = None) -> torch.Tensor:
         b, k = prompt_masks.shape[:2]
         if k == 0:
             return fused.new_zeros(b, 0, self.mlp[-1].out_features)
@@ -149,4 +172,8 @@ class RegionProjector(nn.Module):
             pooled = pooled + self.detail(s4, s8, prompt_masks).to(pooled.dtype)
         if self.crop is not None:
             pooled = pooled + self.crop((s4, s8, stem), prompt_masks).to(pooled.dtype)
+        if self.scale is not None:
+            if view_scale is None:
+                view_scale = pooled.new_ones(b)
+            pooled = pooled + self.scale(view_scale.to(pooled.device))[:, None].to(pooled.dtype)
         return self.norm(self.mlp(torch.cat([pooled, prompt_tokens], dim=-1)))

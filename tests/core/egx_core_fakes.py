@@ -21,14 +21,15 @@ class FakeProcessor:
         self.last_prompts = []
         self.arrays = []
 
-    def preprocess_image(self, array, source, sar_scale=None):
-        self.calls.append(("preprocess_image", source, sar_scale, array.shape))
+    def preprocess_image(self, array, source, sar_scale=None, pixel_scale=1.0):
+        self.calls.append(("preprocess_image", source, sar_scale, array.shape, pixel_scale))
         self.arrays.append(array)
         c, h, w = array.shape
         s = self.image_size
         return SimpleNamespace(
             pixel_values=torch.zeros(1, 3, s, s), source_ids=torch.zeros(1, dtype=torch.long),
             valid_mask=torch.ones(1, 1, s, s), geometry=SimpleNamespace(height=h, width=w, scale=s / max(h, w), canvas=s),
+            view_scale=torch.tensor([pixel_scale * max(h, w) / s]),
         )
 
     def build_inputs(self, task, question, n_regions=0, history=()):
@@ -77,7 +78,7 @@ class FakeModel:
     def eval(self):
         return self
 
-    def encode_images(self, pixel_values, source_ids, valid_mask):
+    def encode_images(self, pixel_values, source_ids, valid_mask, view_scale=None):
         self.encode_calls += 1
         return SimpleNamespace(features=pixel_values)
 

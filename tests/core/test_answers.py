@@ -132,6 +132,20 @@ def test_sar_source_and_scale_reach_the_processor(tmp_path, fake_engine):
     assert processor.calls[-2][:3] == ("preprocess_image", "sar", "db")
 
 
+def test_the_view_decimation_factor_reaches_the_processor(tmp_path, fake_engine):
+    from core_rasters import write_tif
+
+    _, _, processor = fake_engine
+    data = np.random.default_rng(6).random((3, 200, 150)).astype("float32")
+    da = egx.open_raster(write_tif(tmp_path / "o.tif", data), source="optical")
+    da.egx.caption()  # the whole raster on the fake's 64-px input: every 4th pixel
+    call = processor.calls[-2]
+    assert call[0] == "preprocess_image" and call[3] == (3, 50, 38) and call[4] == 4
+    da.egx.refer(box=_box(40, 40, 60, 60))  # a zoom window at native resolution
+    call = processor.calls[-2]
+    assert call[0] == "preprocess_image" and call[4] == 1
+
+
 def test_nodata_is_nan_and_all_nodata_window_raises(tmp_path, fake_engine):
     from core_rasters import write_tif
 

@@ -254,6 +254,43 @@ def test_region_roi_starts_as_a_no_op_and_then_reads_the_layout_around_the_promp
     assert (a - b).abs().max() > 1e-3 and (o - none).abs().max() > 1e-3
 
 
+def test_region_scale_starts_as_a_no_op_and_then_reads_the_view_zoom(tiny, tmp_path):
+    """Warm-starting with ``region_scale`` changes nothing until its map trains; once it
+    does, the same region in views at different zooms gets different tokens (no scale reads
+    as 1), and encoded features carry the scale to the region tokens."""
+    model, processor = tiny
+    warm = _warm_region_start(model, processor, tmp_path, "scale", region_scale=True)
+    fused, tokens, masks = _one_region_inputs(model.config)
+    masks[..., 8:24, 8:24] = 1
+    with torch.no_grad():
+        warm.region_projector.scale.proj.weight.normal_()
+        one, four, none = (warm.region_projector(fused, masks, tokens, view_scale=v)
+                           for v in (torch.tensor([1.0]), torch.tensor([4.0]), None))
+    assert (one - four).abs().max() > 1e-3
+    torch.testing.assert_close(one, none)
+
+    small, large = (processor.preprocess_image(np.ones((3, n, n), np.float32), "optical") for n in (32, 512))
+    s = model.config.image_size
+    assert small.view_scale.item() == pytest.approx(32 / s) and large.view_scale.item() == pytest.approx(512 / s)
+    with torch.no_grad():
+        feats = warm.encode_images(small.pixel_values, small.source_ids, small.valid_mask, large.view_scale)
+    assert feats.view_scale.tolist() == [pytest.approx(512 / s)]
+    with pytest.raises(EgxInputError, match="view_scale"):
+        warm.encode_images(small.pixel_values, small.source_ids, small.valid_mask, torch.tensor([0.0]))
+
+
+def test_preprocess_image_turns_the_view_decimation_into_a_view_scale(tiny):
+    _, processor = tiny
+    s = processor.image_size
+    image = processor.preprocess_image(np.ones((1, 60, 100), np.float32), "infrared", pixel_scale=3)
+    assert image.view_scale.tolist() == [pytest.approx(3 * 100 / s)]
+    for bad in (0, -1.0, "2", True, float("nan")):
+        with pytest.raises(EgxInputError, match="pixel_scale"):
+            processor.preprocess_image(np.ones((1, 8, 8), np.float32), "infrared", pixel_scale=bad)
+    batch = processor.collate([synthetic_sample(np.random.default_rng(3), "refer", source="sar")])
+    assert batch["view_scale"].shape == (1,) and batch["view_scale"][0] > 0
+
+
 def test_prompt_boxes_and_roi_align_follow_the_prompt():
     from egx_notebook.model.modeling.projector import prompt_boxes, roi_align
 
