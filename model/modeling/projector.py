@@ -159,7 +159,7 @@ class RegionProjector(nn.Module):
         self.detail = RegionDetail(detail_channels, d) if config.region_detail else None
         self.crop = (RegionCrop((*detail_channels, config.stem_width), config.region_roi, d)
                      if config.region_roi else None)
-        self.scale = ViewScale(d) if getattr(config, "region_scale", False) else None
+        self.scale = ViewScale(d) if config.region_scale else None
 
     def forward(self, fused: torch.Tensor, prompt_masks: torch.Tensor, prompt_tokens: torch.Tensor,
                 s4: torch.Tensor | None = None, s8: torch.Tensor | None = None,
