@@ -180,6 +180,9 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
             if pixel_values is None:
                 raise EgxInputError("pass image_features (from encode_images) or pixel_values")
             image_features = self._encode(pixel_values, source_ids, valid_mask, view_scale)
+        elif view_scale is not None:
+            raise EgxInputError("view_scale goes with pixel_values: pass it to encode_images, whose features "
+                                "carry it to every prompt")
         if image_features.batch_size == batch:
             return image_features
         if image_features.batch_size == 1:

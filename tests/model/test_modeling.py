@@ -277,6 +277,8 @@ def test_region_scale_starts_as_a_no_op_and_then_reads_the_view_zoom(tiny, tmp_p
     assert feats.view_scale.tolist() == [pytest.approx(512 / s)]
     with pytest.raises(EgxInputError, match="view_scale"):
         warm.encode_images(small.pixel_values, small.source_ids, small.valid_mask, torch.tensor([0.0]))
+    with pytest.raises(EgxInputError, match="encode_images"):
+        warm.generate(torch.ones(1, 2, dtype=torch.long), image_features=feats, view_scale=large.view_scale)
 
 
 def test_preprocess_image_turns_the_view_decimation_into_a_view_scale(tiny):
