@@ -80,10 +80,10 @@ class EgxConfig(PreTrainedConfig):
     # the prompt's box on a region_roi x region_roi grid (the object's layout, which the masked
     # average drops), through a zero-initialised linear map. 0 keeps earlier checkpoints unchanged.
     region_roi: int = 0
-    # region tokens also get the view's zoom, log2 of raster pixels per canvas pixel, through a
-    # zero-initialised MLP: zoom windows scale with the prompt, so without it an object's size
-    # in raster pixels (a car against a bicycle in a thermal chip) is lost. False keeps
-    # earlier checkpoints unchanged.
+    # region tokens also get the view's zoom, log2 of raster pixels per canvas pixel, as fixed
+    # sine features through a zero-initialised linear map (ViewScale): zoom windows scale with
+    # the prompt, so without it an object's size in raster pixels (a car against a bicycle in
+    # a thermal chip) is lost. False keeps earlier checkpoints unchanged.
     region_scale: bool = False
     # the [SEG] mask decoder also gets the prompts' bounding box as two SAM corner tokens
     # (positional encoding of each corner plus a learned corner embedding), as SAM prompts
