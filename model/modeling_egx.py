@@ -281,14 +281,14 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
         on the mean image token).
         ``loss_terms`` holds every term (zero where a batch has no such target).
         ``view_scale`` (B,): raster pixels per canvas pixel, as in ``encode_images``.
+        As in ``generate``, the rows may share one view (``pixel_values`` or
+        ``image_features`` with batch 1) or have one each.
         """
         c = self.config
         b = input_ids.shape[0]
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        feats = (self._encode(pixel_values, source_ids, valid_mask, view_scale)
-                 if image_features is None and pixel_values is not None
-                 else self._features(image_features, pixel_values, source_ids, valid_mask, b, view_scale))
+        feats = self._features(image_features, pixel_values, source_ids, valid_mask, b, view_scale)
         prompt_masks, prompt_valid = self._prompts(prompt_masks, prompt_valid, b, feats.grid)
         embeds, fused, image_tokens, regions = self._visual_embeds(feats, input_ids, prompt_masks, prompt_valid)
         out = self.language_model(inputs_embeds=embeds, attention_mask=attention_mask,

@@ -346,6 +346,35 @@ def test_region_count_mismatch_is_a_typed_error(tiny):
                        valid_mask=image.valid_mask, **text, max_new_tokens=2)
 
 
+def test_forward_shares_one_view_over_several_text_rows_as_generate_does(tiny):
+    """One image for two questions gives each row the logits it gets alone; an image
+    count that is neither 1 nor the number of rows is a typed error."""
+    model, processor = tiny
+    image = processor.preprocess_image(_view(5), "optical")
+    pixels = dict(pixel_values=image.pixel_values, source_ids=image.source_ids, valid_mask=image.valid_mask)
+    rows = [processor.build_inputs(None, "What is in this image?"), processor.build_inputs(None, "Find all ships.")]
+    batch = processor.pad(rows)
+    training = model.training
+    model.eval()
+    try:
+        _check_shared_rows(model, processor, rows, batch, pixels)
+    finally:
+        model.train(training)
+
+
+def _check_shared_rows(model, processor, rows, batch, pixels):
+    with torch.no_grad():
+        shared = model(**batch, **pixels).logits
+        for r, row in enumerate(rows):
+            alone = model(**row, **pixels).logits[0]
+            n = alone.shape[0]
+            torch.testing.assert_close(shared[r, -n:], alone, atol=1e-4, rtol=1e-4)
+        two = {k: torch.cat([v, v]) for k, v in pixels.items()}
+        three = processor.pad(rows + rows[:1])
+        with pytest.raises(EgxInputError, match="2 images for 3 text rows"):
+            model(**three, **two)
+
+
 # ---------------------------------------------------------------------------- generation
 
 
