@@ -37,6 +37,7 @@ class Recipe:
     task_weights: dict = field(default_factory=dict)  # extra draw weight per task, e.g. {"ground": 2.0}
     dataset_weights: dict = field(default_factory=dict)  # extra draw weight per dataset, after balance
     class_weights: dict = field(default_factory=dict)  # extra draw weight for prompted regions of a class
+    freeze: tuple = ()  # top-level model parts kept as they are, e.g. ("vision", "det_head")
 
     def config_overrides(self) -> dict:
         """The EgxConfig field overrides in ``config`` (without the ``tiny`` switch)."""

@@ -97,6 +97,21 @@ def _save_checkpoint(out: Path, model, processor, optimizer, scheduler, step: in
     tmp.rename(final)  # a crash mid-save never leaves a half-written checkpoint
 
 
+def freeze_parts(model, parts) -> None:
+    """Keep the top-level parts ``parts`` of ``model`` as they are (no gradient, not in the optimizer).
+
+    A part is a child module's name (``vision``, ``fusion``, ``language_model``, ``det_head``,
+    ...); an unknown name is a ``ValueError`` that lists the known ones. Modules stay in train
+    mode, so a frozen part still computes what it computes in training.
+    """
+    children = dict(model.named_children())
+    unknown = [p for p in parts if p not in children]
+    if unknown:
+        raise ValueError(f"cannot freeze {unknown}: the model's parts are {sorted(children)}")
+    for name in parts:
+        children[name].requires_grad_(False)
+
+
 def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
           resume: bool = True, init_from: Path | None = None) -> Path:
     """Train ``recipe`` and return the folder of the final model (``out/final``).
@@ -139,12 +154,18 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
     n_params = sum(p.numel() for p in model.parameters())
     accelerator.print(f"{n_params / 1e6:.2f}M parameters; {len(train_samples)} train samples")
 
+    freeze_parts(model, recipe.freeze)
+    if recipe.freeze:
+        accelerator.print(f"frozen: {', '.join(recipe.freeze)}")
     llm_params = set(id(p) for p in model.language_model.parameters())
+    trainable = [p for p in model.parameters() if p.requires_grad]
     groups = [
-        {"params": [p for p in model.parameters() if id(p) not in llm_params], "lr": recipe.lr},
-        {"params": [p for p in model.parameters() if id(p) in llm_params],
-         "lr": recipe.llm_lr or recipe.lr},
+        {"params": [p for p in trainable if id(p) not in llm_params], "lr": recipe.lr},
+        {"params": [p for p in trainable if id(p) in llm_params], "lr": recipe.llm_lr or recipe.lr},
     ]
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise ValueError(f"nothing left to train: every part is frozen ({', '.join(recipe.freeze)})")
     optimizer = torch.optim.AdamW(groups, weight_decay=recipe.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(recipe))
     step = 0
@@ -232,6 +253,11 @@ def _name_weights(text: str) -> dict[str, float]:
     return weights
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """``"vision, det_head"`` -> ``("vision", "det_head")``."""
+    return tuple(filter(None, (p.strip() for p in text.split(","))))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", default="default")
@@ -250,12 +276,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--class-weights", type=_name_weights, metavar="NAME=W,...",
                    help="extra draw weight for samples prompting a region of a class, replacing the recipe's "
                         "(e.g. bicycle=4)")
+    p.add_argument("--freeze", type=_names, metavar="PART,...",
+                   help="model parts to keep as they are, e.g. vision,fusion,det_head (to train the region "
+                        "path without moving grounding)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if out/checkpoint exists")
     p.add_argument("--init-from", type=Path, help="warm-start from this model folder (weights and tokenizer)")
     a = p.parse_args(argv)
     recipe = get_recipe(a.recipe, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
                         time_budget_min=a.time_budget_min, num_workers=a.num_workers, seed=a.seed,
-                        balance=a.balance, dataset_weights=a.dataset_weights, class_weights=a.class_weights)
+                        balance=a.balance, dataset_weights=a.dataset_weights, class_weights=a.class_weights,
+                        freeze=a.freeze)
     if not recipe.synthetic_only and a.data is None:
         p.error(f"recipe {recipe.name!r} needs --data (run python -m egx_notebook.model.data.build first)")
     final = train(recipe, a.data, a.data_root, a.out, resume=not a.no_resume, init_from=a.init_from)

@@ -85,6 +85,26 @@ def test_init_from_warm_starts_weights_and_tokenizer(smoke_run, tmp_path, capsys
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)  # one step at lr 1e-12
 
 
+def test_frozen_parts_keep_their_weights_while_the_rest_trains(smoke_run, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from egx_notebook.model.recipes import get_recipe
+    from egx_notebook.model.train import train
+
+    _, final = smoke_run
+    recipe = get_recipe("smoke", max_steps=2, lr=1e-2, warmup_steps=0, freeze=("vision", "det_head"))
+    final2 = train(recipe, None, None, tmp_path / "frozen", init_from=final)
+    before, after = load_file(final / "model.safetensors"), load_file(final2 / "model.safetensors")
+    frozen = [k for k in before if k.startswith(("vision.", "det_head."))]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    moved = [k for k in before if k.startswith("region_projector.") and not torch.equal(before[k], after[k])]
+    assert moved  # the unfrozen parts trained
+    assert json.loads((tmp_path / "frozen" / "recipe.json").read_text())["freeze"] == ["vision", "det_head"]
+    with pytest.raises(ValueError, match="cannot freeze \\['backbone'\\]: the model's parts are"):
+        train(get_recipe("smoke", max_steps=1, freeze=("backbone",)), None, None, tmp_path / "bad", init_from=final)
+
+
 def test_evaluate_cli_on_the_final_model(smoke_run, tmp_path):
     from egx_notebook.model.evaluate import main
     from egx_notebook.model.train import read_samples
@@ -141,7 +161,9 @@ def test_weighted_draw_writes_its_mix(smoke_run, tmp_path):
 
 
 def test_dataset_weights_parse_from_the_command_line(tmp_path, capsys):
-    from egx_notebook.model.train import _name_weights, main
+    from egx_notebook.model.train import _name_weights, _names, main
+
+    assert _names(" vision, det_head ,") == ("vision", "det_head")  # --freeze
 
     assert _name_weights("hit-uav=2, synthetic=0.5") == {"hit-uav": 2.0, "synthetic": 0.5}
     assert _name_weights("") == {}  # no dataset weights, e.g. recipe default on other data
