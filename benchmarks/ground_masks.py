@@ -43,8 +43,8 @@ def main() -> None:
         truth = read_mask(a.data_root / rec.mask_path) if rec.mask_path else np.zeros(shape, bool)
         answer = da.egx.ground("small targets")
         masks = answer.mask
-        own = [] if masks is None else [np.asarray(masks.isel(object=j).values, bool) for j in range(masks.sizes["object"])]
-        det.update(np.any(own, axis=0) if own else np.zeros(shape, bool), truth)
+        own = np.zeros((0, *shape), bool) if masks is None else np.asarray(masks.values, bool)  # (object, y, x)
+        det.update(own.any(0), truth)
         with_mask = [d for d in answer.detections if d.pieces]
         for pad in a.pad:
             union = np.zeros(shape, bool)

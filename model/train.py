@@ -238,10 +238,15 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
     return final
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """``"vision, det_head"`` -> ``("vision", "det_head")``."""
+    return tuple(filter(None, (p.strip() for p in text.split(","))))
+
+
 def _name_weights(text: str) -> dict[str, float]:
     """``"hit-uav=2,synthetic=0.5"`` -> ``{"hit-uav": 2.0, "synthetic": 0.5}``."""
     weights = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
+    for part in _names(text):
         name, _, value = part.partition("=")
         try:
             weight = float(value)
@@ -251,11 +256,6 @@ def _name_weights(text: str) -> dict[str, float]:
             raise argparse.ArgumentTypeError(f"{part!r} is not NAME=WEIGHT (e.g. hit-uav=2)")
         weights[name.strip()] = weight
     return weights
-
-
-def _names(text: str) -> tuple[str, ...]:
-    """``"vision, det_head"`` -> ``("vision", "det_head")``."""
-    return tuple(filter(None, (p.strip() for p in text.split(","))))
 
 
 def main(argv: list[str] | None = None) -> None:

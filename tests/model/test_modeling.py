@@ -354,15 +354,6 @@ def test_forward_shares_one_view_over_several_text_rows_as_generate_does(tiny):
     pixels = dict(pixel_values=image.pixel_values, source_ids=image.source_ids, valid_mask=image.valid_mask)
     rows = [processor.build_inputs(None, "What is in this image?"), processor.build_inputs(None, "Find all ships.")]
     batch = processor.pad(rows)
-    training = model.training
-    model.eval()
-    try:
-        _check_shared_rows(model, processor, rows, batch, pixels)
-    finally:
-        model.train(training)
-
-
-def _check_shared_rows(model, processor, rows, batch, pixels):
     with torch.no_grad():
         shared = model(**batch, **pixels).logits
         for r, row in enumerate(rows):
