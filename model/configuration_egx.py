@@ -94,6 +94,13 @@ class EgxConfig(PreTrainedConfig):
     point_radius: float = 3.0  # canvas pixels of the disc a point prompt becomes
     mask_refine_dim: int = 16  # channels of the high-resolution mask refinement
     det_dim: int = 64  # channels of the stride-4 grounding head
+    # > 0: the grounding head's own fine features, the stem taken to stride 4 through
+    # det_branch (stride 2) and 2 * det_branch (stride 4) channels, added to its stride-4
+    # map through a zero-initialised 1x1 conv; det_blocks residual 3x3 blocks after FiLM,
+    # their last conv zero-initialised. The grounding path underfits (train and validation
+    # F1 alike, benchmarks/train_val_gap.py). 0 keeps earlier checkpoints unchanged.
+    det_branch: int = 0
+    det_blocks: int = 0
     det_score_threshold: float = 0.3
     det_max_detections: int = 100
     det_nms_kernel: int = 3

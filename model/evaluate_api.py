@@ -57,12 +57,14 @@ DATASET_CLASS = {"ssdd": "ship", "sirst-v2": "small target", "nudt-sirst": "smal
                  "hit-uav": "person", "nepu-owod": "oil well"}
 
 
-def grounding_images(data_root: Path, *, max_images: int | None = None, datasets: Sequence[str] | None = None):
-    """Yield ``(dataset, label, record, truth_boxes, da)`` for each real validation grounding image.
+def grounding_images(data_root: Path, *, max_images: int | None = None, datasets: Sequence[str] | None = None,
+                     split: str = "val", seed: int | None = None):
+    """Yield ``(dataset, label, record, truth_boxes, da)`` for each real grounding image of ``split``.
 
     ``truth_boxes`` are the ``(n, 4)`` pixel boxes of the dataset's class, ``da`` the image
-    opened with ``egx.open_raster``; at most ``max_images`` per dataset, over ``datasets``
-    (default: every dataset of ``DATASET_CLASS`` under ``data_root``).
+    opened with ``egx.open_raster``; at most ``max_images`` per dataset (the first ones, or
+    a random draw seeded by ``seed``), over ``datasets`` (default: every dataset of
+    ``DATASET_CLASS`` under ``data_root``).
     """
     import egx_notebook as egx
 
@@ -72,9 +74,11 @@ def grounding_images(data_root: Path, *, max_images: int | None = None, datasets
     for ds, label in DATASET_CLASS.items():
         if ds not in present or (datasets is not None and ds not in datasets):
             continue
-        for i, rec in enumerate(read_dataset(ds, data_root, "val")):
-            if max_images is not None and i >= max_images:
-                break
+        records = read_dataset(ds, data_root, split)
+        if max_images is not None and seed is not None and len(records) > max_images:
+            pick = np.random.default_rng(seed).choice(len(records), max_images, replace=False)
+            records = [records[i] for i in sorted(pick)]
+        for rec in records[:max_images]:
             truth = np.asarray([o.box for o in rec.objects if o.label == label], float).reshape(-1, 4)
             yield ds, label, rec, truth, egx.open_raster(data_root / rec.image, source=rec.source)
 

@@ -23,7 +23,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from .configuration_egx import EgxConfig
 from .geometry import EgxInputError
-from .modeling.detection_head import DetectionHead
+from .modeling.detection_head import DetectionHead, ZeroConv2d
 from .modeling.fusion import FusionSkip, HybridFusion
 from .modeling.generation import greedy_generate
 from .modeling.losses import focal_heatmap_loss, gaussian_heatmap, mask_losses
@@ -63,7 +63,7 @@ class EgxPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, (FusionSkip, DetailProjection)):  # also on a warm start that lacks them:
+        if isinstance(module, (FusionSkip, DetailProjection, ZeroConv2d)):  # also on a warm start that lacks them:
             module.weight.zero_()  # they start as no-ops
             module.bias.zero_()
 

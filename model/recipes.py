@@ -38,6 +38,7 @@ class Recipe:
     dataset_weights: dict = field(default_factory=dict)  # extra draw weight per dataset, after balance
     class_weights: dict = field(default_factory=dict)  # extra draw weight for prompted regions of a class
     freeze: tuple = ()  # top-level model parts kept as they are, e.g. ("vision", "det_head")
+    tasks: tuple = ()  # train on these builder tasks only, e.g. ("ground",); () for all
 
     def config_overrides(self) -> dict:
         """The EgxConfig field overrides in ``config`` (without the ``tiny`` switch)."""

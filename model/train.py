@@ -20,6 +20,7 @@ import math
 import random
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,16 @@ def _save_checkpoint(out: Path, model, processor, optimizer, scheduler, step: in
     tmp.rename(final)  # a crash mid-save never leaves a half-written checkpoint
 
 
+def only_tasks(samples: list[dict], tasks) -> list[dict]:
+    """The samples of ``samples`` whose task is one of ``tasks``; an unknown task is a
+    ``ValueError`` that lists the tasks the samples hold."""
+    held = sorted({s["task"] for s in samples})
+    unknown = sorted(set(tasks) - set(held))
+    if unknown:
+        raise ValueError(f"no samples of task(s) {unknown}; the samples hold {held}")
+    return [s for s in samples if s["task"] in tasks]
+
+
 def freeze_parts(model, parts) -> None:
     """Keep the top-level parts ``parts`` of ``model`` as they are (no gradient, not in the optimizer).
 
@@ -131,6 +142,8 @@ def train(recipe: Recipe, data: Path | None, data_root: Path | None, out: Path,
     else:
         train_samples = read_samples(data / "train.jsonl")
         val_samples = read_samples(data / "val.jsonl")
+    if recipe.tasks:
+        train_samples = only_tasks(train_samples, recipe.tasks)
     (out / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
 
     ckpt = out / "checkpoint"
@@ -243,6 +256,27 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(filter(None, (p.strip() for p in text.split(","))))
 
 
+def _config_overrides(text: str) -> dict:
+    """``"det_branch=16,fusion_skip=true"`` -> ``{"det_branch": 16, "fusion_skip": True}``."""
+    fields = EgxConfig().to_dict()
+    out = {}
+    for part in _names(text):
+        name, _, value = (x.strip() for x in part.partition("="))
+        if name not in fields or isinstance(fields[name], dict) or not value:
+            raise argparse.ArgumentTypeError(f"{part!r} is not NAME=VALUE for a field of EgxConfig (e.g. det_blocks=2)")
+        default = fields[name]
+        try:
+            if isinstance(default, bool):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                out[name] = value.lower() in ("true", "1")
+            else:
+                out[name] = type(default)(value) if default is not None else value
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: {name} takes a {type(default).__name__}") from None
+    return out
+
+
 def _name_weights(text: str) -> dict[str, float]:
     """``"hit-uav=2,synthetic=0.5"`` -> ``{"hit-uav": 2.0, "synthetic": 0.5}``."""
     weights = {}
@@ -279,13 +313,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--freeze", type=_names, metavar="PART,...",
                    help="model parts to keep as they are, e.g. vision,fusion,det_head (to train the region "
                         "path without moving grounding)")
+    p.add_argument("--tasks", type=_names, metavar="TASK,...",
+                   help="train on these builder tasks only, e.g. ground (with --freeze, to train the "
+                        "grounding head alone)")
+    p.add_argument("--config", type=_config_overrides, metavar="NAME=VALUE,...",
+                   help="EgxConfig fields set on top of the recipe's, e.g. det_branch=16,det_blocks=2 (new "
+                        "parts of a warm start begin as no-ops)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if out/checkpoint exists")
     p.add_argument("--init-from", type=Path, help="warm-start from this model folder (weights and tokenizer)")
     a = p.parse_args(argv)
     recipe = get_recipe(a.recipe, max_steps=a.max_steps, batch_size=a.batch_size, lr=a.lr,
                         time_budget_min=a.time_budget_min, num_workers=a.num_workers, seed=a.seed,
                         balance=a.balance, dataset_weights=a.dataset_weights, class_weights=a.class_weights,
-                        freeze=a.freeze)
+                        freeze=a.freeze, tasks=a.tasks)
+    if a.config:
+        recipe = replace(recipe, config={**recipe.config, **a.config})
     if not recipe.synthetic_only and a.data is None:
         p.error(f"recipe {recipe.name!r} needs --data (run python -m egx_notebook.model.data.build first)")
     final = train(recipe, a.data, a.data_root, a.out, resume=not a.no_resume, init_from=a.init_from)

@@ -6,11 +6,48 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DetectionHead"]
+__all__ = ["DetectionHead", "DetBranch", "ZeroConv2d"]
 
 
-def _conv(cin: int, cout: int, k: int = 3) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2), nn.GroupNorm(1, cout), nn.GELU())
+def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride=stride, padding=dilation * (k // 2), dilation=dilation),
+                         nn.GroupNorm(1, cout), nn.GELU())
+
+
+class ZeroConv2d(nn.Conv2d):
+    """A convolution zero-initialised (``EgxPreTrainedModel._init_weights``), so a model
+    warm-started without the block it closes begins unchanged."""
+
+
+class _Residual(nn.Module):
+    """``x + zero_conv(conv(x))``: a 3x3 block that starts as the identity."""
+
+    def __init__(self, dim: int, dilation: int = 1):
+        super().__init__()
+        self.conv = _conv(dim, dim, dilation=dilation)
+        self.out = ZeroConv2d(dim, dim, 3, padding=dilation, dilation=dilation)
+
+    def forward(self, x):
+        return x + self.out(self.conv(x))
+
+
+class DetBranch(nn.Module):
+    """The grounding head's own fine features: the full-resolution stem taken to stride 4
+    through two strided 3x3 stages (``width`` channels at stride 2, ``2 * width`` at
+    stride 4), each with a residual block, mapped to the head's width by a
+    zero-initialised 1x1 convolution. The shared backbone reaches stride 4 in one
+    linear 4x4 patch embedding; small objects (infrared targets, thermal people) are a
+    cell or two there.
+    """
+
+    def __init__(self, stem_width: int, width: int, out_dim: int):
+        super().__init__()
+        self.stages = nn.Sequential(_conv(stem_width, width, stride=2), _Residual(width),
+                                    _conv(width, 2 * width, stride=2), _Residual(2 * width))
+        self.out = ZeroConv2d(2 * width, out_dim, 1)
+
+    def forward(self, stem):
+        return self.out(self.stages(stem))
 
 
 class DetectionHead(nn.Module):
@@ -21,6 +58,11 @@ class DetectionHead(nn.Module):
     and predict a centre heatmap (1), box size (2, in stride cells) and sub-cell
     offset (2). A full-resolution mask logit map of the queried class comes from the
     conditioned features upsampled and merged with the stride-1 stem features.
+
+    ``config.det_branch`` > 0 adds the head's own stride-2/4 features from the stem
+    (:class:`DetBranch`) to the merged stride-4 map; ``config.det_blocks`` > 0 adds that
+    many residual 3x3 blocks (dilations 1, 2, 1, 2, ...) after FiLM, where the head's
+    query-conditioned part was a single 3x3 convolution. Both start as no-ops.
     """
 
     def __init__(self, config, llm_hidden: int, channels: tuple[int, int, int]):
@@ -33,6 +75,8 @@ class DetectionHead(nn.Module):
         self.film = nn.Linear(llm_hidden, 2 * d)
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
+        self.branch = DetBranch(config.stem_width, config.det_branch, d) if config.det_branch else None
+        self.blocks = nn.Sequential(*(_Residual(d, dilation=1 + i % 2) for i in range(config.det_blocks)))
         self.trunk = _conv(d, d)
         self.heatmap = nn.Conv2d(d, 1, 1)
         nn.init.constant_(self.heatmap.bias, -2.19)  # prior 0.1, as in CenterNet
@@ -49,10 +93,12 @@ class DetectionHead(nn.Module):
         x16 = self.lat16(torch.cat([s16, fused.to(s16.dtype)], dim=1))
         x8 = self.lat8(s8) + F.interpolate(x16, size=s8.shape[-2:], mode="bilinear", align_corners=False)
         x4 = self.lat4(s4) + F.interpolate(x8, size=s4.shape[-2:], mode="bilinear", align_corners=False)
+        if self.branch is not None:
+            x4 = x4 + self.branch(stem.to(x4.dtype))
         x = self.smooth(x4)
         gamma, beta = self.film(hidden.to(x.dtype)).chunk(2, dim=-1)
         x = x * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
-        x = self.trunk(x)
+        x = self.trunk(self.blocks(x))
         m = F.interpolate(self.mask_proj(x), size=stem.shape[-2:], mode="bilinear", align_corners=False)
         mask = self.mask_out(torch.cat([m, stem.to(m.dtype)], dim=1))[:, 0]
         return {"heatmap": self.heatmap(x), "size": F.relu(self.size(x)), "offset": self.offset(x).sigmoid(),

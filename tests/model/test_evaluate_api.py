@@ -110,3 +110,21 @@ def test_grounding_images_yield_each_datasets_class_boxes(tmp_path):
     assert len(list(read_dataset("ssdd", tmp_path, "val"))) > 1  # so max_images=1 did cut
     only = {ds for ds, *_ in grounding_images(tmp_path, datasets=("ssdd", "hit-uav"))}
     assert only == {"ssdd", "hit-uav"}
+
+
+def test_grounding_images_draw_a_seeded_subset_of_any_split(tmp_path):
+    # benchmarks/train_val_gap.py asks the same draw of training and validation images
+    from egx_data_fixtures import write_all
+
+    from egx_notebook.model.data.readers import read_dataset
+    from egx_notebook.model.evaluate_api import grounding_images
+
+    write_all(tmp_path, seed=5)
+    train = [r.image for r in read_dataset("ssdd", tmp_path, "train")]
+    assert len(train) > 2
+    draw = lambda seed: [rec.image for _, _, rec, _, _ in grounding_images(  # noqa: E731
+        tmp_path, max_images=2, datasets=("ssdd",), split="train", seed=seed)]
+    assert draw(3) == draw(3) and len(draw(3)) == 2 and set(draw(3)) <= set(train)
+    assert any(draw(s) != train[:2] for s in range(6))  # a draw, not the first images
+    assert [rec.image for _, _, rec, _, _ in grounding_images(tmp_path, max_images=2, datasets=("ssdd",),
+                                                               split="train")] == train[:2]

@@ -684,3 +684,35 @@ def test_loading_refuses_pickle_weights(tiny, tmp_path):
         EgxForConditionalGeneration.from_pretrained(tmp_path)
     with pytest.raises(EgxInputError, match="safetensors only"):
         EgxForConditionalGeneration.from_pretrained(tmp_path, use_safetensors=False)
+
+
+def test_det_branch_and_blocks_start_as_no_ops_and_then_move_the_heatmap(tiny, tmp_path):
+    """Warm-starting with the grounding head's own fine features (``det_branch``) and
+    residual blocks (``det_blocks``) leaves every output as it was, grounding loss
+    included; once their closing convolutions train, the heatmap follows them."""
+    model, processor = tiny
+    model.save_pretrained(tmp_path)
+    warm = EgxForConditionalGeneration.from_pretrained(tmp_path, det_branch=4, det_blocks=2).eval()
+    head = warm.det_head
+    assert model.det_head.branch is None and len(model.det_head.blocks) == 0 and len(head.blocks) == 2
+    zero = [head.branch.out] + [b.out for b in head.blocks] + [head.branch.stages[1].out]
+    assert not any(conv.weight.any() or conv.bias.any() for conv in zero)
+    batch = processor.collate([synthetic_sample(np.random.default_rng(10), "ground", source="infrared")])
+    with torch.no_grad():
+        a, b = model(**batch), warm(**batch)
+    torch.testing.assert_close(a.logits, b.logits, atol=1e-6, rtol=0)
+    for term in ("det_heatmap", "det_size", "det_offset", "det_mask_bce"):
+        torch.testing.assert_close(a.loss_terms[term], b.loss_terms[term], atol=1e-6, rtol=0)
+
+    c, s = warm.config, warm.config.image_size
+    ch = warm.vision.channels
+    args = (torch.randn(1, c.text_config.hidden_size), torch.randn(1, ch[0], s // 4, s // 4),
+            torch.randn(1, ch[1], s // 8, s // 8), torch.randn(1, ch[2], s // 16, s // 16),
+            torch.randn(1, c.fusion_dim, s // 16, s // 16), torch.randn(1, c.stem_width, s, s))
+    for conv in (head.branch.out, head.blocks[0].out):
+        with torch.no_grad():
+            before = head(*args)["heatmap"]
+            conv.weight.normal_()
+            after = head(*args)["heatmap"]
+            conv.weight.zero_()
+        assert (after - before).abs().max() > 1e-3

@@ -105,6 +105,33 @@ def test_frozen_parts_keep_their_weights_while_the_rest_trains(smoke_run, tmp_pa
         train(get_recipe("smoke", max_steps=1, freeze=("backbone",)), None, None, tmp_path / "bad", init_from=final)
 
 
+def test_grounding_head_alone_trains_on_grounding_samples_with_new_parts(smoke_run, tmp_path):
+    """``tasks=("ground",)`` with everything but the grounding head frozen and the head's
+    new parts switched on: only ``det_head`` weights move, the new ones among them."""
+    import torch
+    from safetensors.torch import load_file
+
+    from egx_notebook.model.recipes import get_recipe
+    from egx_notebook.model.train import train
+
+    _, final = smoke_run
+    others = ("vision", "prompt_encoder", "fusion", "language_model", "image_projector", "region_projector",
+              "region_classifier", "source_classifier", "seg_head")
+    recipe = get_recipe("smoke", max_steps=3, lr=1e-2, warmup_steps=0, freeze=others, tasks=("ground",),
+                        config={"tiny": True, "det_branch": 4, "det_blocks": 1})
+    final2 = train(recipe, None, None, tmp_path / "det", init_from=final)
+    before, after = load_file(final / "model.safetensors"), load_file(final2 / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("det_head."))
+    new = [k for k in after if k not in before]
+    assert new and all(k.startswith(("det_head.branch.", "det_head.blocks.")) for k in new)
+    assert after["det_head.branch.out.weight"].any() and after["det_head.blocks.0.out.weight"].any()
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("det_head."))
+    rows = _log(tmp_path / "det")
+    assert all(r["mask_dice"] == 0 and r["det_heatmap"] > 0 for r in rows)  # grounding samples only
+    with pytest.raises(ValueError, match="no samples of task\\(s\\) \\['grounding'\\]; the samples hold"):
+        train(get_recipe("smoke", max_steps=1, tasks=("grounding",)), None, None, tmp_path / "bad", init_from=final)
+
+
 def test_evaluate_cli_on_the_final_model(smoke_run, tmp_path):
     from egx_notebook.model.evaluate import main
     from egx_notebook.model.train import read_samples
@@ -166,6 +193,14 @@ def test_dataset_weights_parse_from_the_command_line(tmp_path, capsys):
     assert _names(" vision, det_head ,") == ("vision", "det_head")  # --freeze
 
     assert _name_weights("hit-uav=2, synthetic=0.5") == {"hit-uav": 2.0, "synthetic": 0.5}
+    from egx_notebook.model.train import _config_overrides  # --config
+
+    assert _config_overrides("det_branch=16, det_blocks=2,fusion_skip=false") == {
+        "det_branch": 16, "det_blocks": 2, "fusion_skip": False}
+    for bad in ("det_branch", "det_branch=wide", "no_such_field=1", "fusion_skip=maybe", "vision_config=1"):
+        with pytest.raises(SystemExit):
+            main(["--recipe", "smoke", "--out", str(tmp_path), "--config", bad])
+        assert "--config" in capsys.readouterr().err
     assert _name_weights("") == {}  # no dataset weights, e.g. recipe default on other data
     for bad in ("hit-uav", "hit-uav=lots", "=2"):
         with pytest.raises(SystemExit):
