@@ -100,6 +100,9 @@ class EgxConfig(PreTrainedConfig):
     # their last conv zero-initialised. The grounding path underfits (train and validation
     # F1 alike, benchmarks/train_val_gap.py). 0 keeps earlier checkpoints unchanged.
     det_branch: int = 0
+    # levels of the branch: 2 stops at stride 4; 4 goes on to strides 8 and 16 (4 * det_branch
+    # channels) and merges them back top-down, a CenterNet-style backbone of the head's own
+    det_branch_levels: int = 2
     det_blocks: int = 0
     det_score_threshold: float = 0.3
     det_max_detections: int = 100

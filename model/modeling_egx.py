@@ -247,20 +247,38 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
         prompt = None
         if union is not None:
             prompt = union[rows]
-        view = None
-        if not torch.is_grad_enabled():
-            asked, row_of = torch.unique(rows, return_inverse=True)
-            if feats.seg_view is None and len(asked) < feats.s4.shape[0]:
-                view = self.seg_head.view_term(feats.s4[asked], feats.stem[asked])[row_of]
-            else:
-                if feats.seg_view is None:
-                    feats.seg_view = self.seg_head.view_term(feats.s4, feats.stem)
-                view = feats.seg_view[rows]
+        view = self._view_term(feats, "seg_view", rows, lambda i: self.seg_head.view_term(feats.s4[i], feats.stem[i]))
         return self.seg_head(hidden, fused[rows], prompt, feats.s4[rows], feats.stem[rows], view=view)
 
     def run_det(self, rows: torch.Tensor, hidden: torch.Tensor, feats: EgxImageFeatures, fused) -> dict:
-        """Raw grounding maps for [DET] hidden states of batch rows ``rows``."""
-        return self.det_head(hidden, feats.s4[rows], feats.s8[rows], feats.s16[rows], fused[rows], feats.stem[rows])
+        """Raw grounding maps for [DET] hidden states of batch rows ``rows``.
+
+        The head's own branch (``config.det_branch``) reads the view alone; without
+        gradients it is computed once and kept on ``feats`` (``det_view``), as ``run_seg``
+        keeps ``seg_view``.
+        """
+        view = None
+        if self.det_head.branch is not None:
+            view = self._view_term(feats, "det_view", rows, lambda i: self.det_head.view_term(feats.stem[i]))
+        return self.det_head(hidden, feats.s4[rows], feats.s8[rows], feats.s16[rows], fused[rows], feats.stem[rows],
+                             view=view)
+
+    @staticmethod
+    def _view_term(feats: EgxImageFeatures, name: str, rows: torch.Tensor, compute):
+        """A head's query-free share of the work for batch rows ``rows``: ``compute(index)``
+        over those views. Without gradients the whole batch's term is kept on ``feats.<name>``
+        for follow-up prompts, unless only some rows ask (an evaluation batch), which compute
+        theirs and keep nothing. With gradients (training) None: the head computes its own."""
+        if torch.is_grad_enabled():
+            return None
+        cached = getattr(feats, name)
+        if cached is None:
+            asked, row_of = torch.unique(rows, return_inverse=True)
+            if len(asked) < feats.s4.shape[0]:
+                return compute(asked)[row_of]
+            cached = compute(torch.arange(feats.s4.shape[0], device=rows.device))
+            setattr(feats, name, cached)
+        return cached[rows]
 
     # ------------------------------------------------------------------ training
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,

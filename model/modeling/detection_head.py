@@ -32,22 +32,49 @@ class _Residual(nn.Module):
 
 
 class DetBranch(nn.Module):
-    """The grounding head's own fine features: the full-resolution stem taken to stride 4
+    """The grounding head's own features: the full-resolution stem taken to stride 4
     through two strided 3x3 stages (``width`` channels at stride 2, ``2 * width`` at
     stride 4), each with a residual block, mapped to the head's width by a
     zero-initialised 1x1 convolution. The shared backbone reaches stride 4 in one
     linear 4x4 patch embedding; small objects (infrared targets, thermal people) are a
     cell or two there.
+
+    ``levels`` > 2 goes on to stride 8, 16, ... (``4 * width`` channels, two residual
+    blocks each, dilations 1 and 2) and merges the deeper stages back into the stride-4
+    map top-down (FPN), so the branch sees an object's surroundings as a CenterNet
+    backbone does, not only its pixels. ``levels=2`` is the shallow branch as it was.
     """
 
-    def __init__(self, stem_width: int, width: int, out_dim: int):
+    def __init__(self, stem_width: int, width: int, out_dim: int, levels: int = 2):
         super().__init__()
+        if levels < 2:
+            raise ValueError(f"det_branch_levels={levels}: the branch needs at least 2 levels (strides 2 and 4)")
         self.stages = nn.Sequential(_conv(stem_width, width, stride=2), _Residual(width),
                                     _conv(width, 2 * width, stride=2), _Residual(2 * width))
+        deep, cin = [], 2 * width
+        for _ in range(levels - 2):
+            deep.append(nn.Sequential(_conv(cin, 4 * width, stride=2), _Residual(4 * width),
+                                      _Residual(4 * width, dilation=2)))
+            cin = 4 * width
+        self.deep = nn.ModuleList(deep)
+        self.lateral = nn.ModuleList(nn.Conv2d(4 * width, 2 * width, 1) for _ in deep)
+        self.smooth = _conv(2 * width, 2 * width) if deep else nn.Identity()
         self.out = ZeroConv2d(2 * width, out_dim, 1)
 
     def forward(self, stem):
-        return self.out(self.stages(stem))
+        x4 = self.stages(stem)
+        maps, x = [], x4
+        for stage in self.deep:
+            x = stage(x)
+            maps.append(x)
+        top = None
+        for lateral, m in zip(reversed(self.lateral), reversed(maps)):
+            y = lateral(m)
+            top = y if top is None else y + F.interpolate(top, size=y.shape[-2:], mode="bilinear",
+                                                          align_corners=False)
+        if top is not None:
+            x4 = self.smooth(x4 + F.interpolate(top, size=x4.shape[-2:], mode="bilinear", align_corners=False))
+        return self.out(x4)
 
 
 class DetectionHead(nn.Module):
@@ -60,7 +87,8 @@ class DetectionHead(nn.Module):
     conditioned features upsampled and merged with the stride-1 stem features.
 
     ``config.det_branch`` > 0 adds the head's own stride-2/4 features from the stem
-    (:class:`DetBranch`) to the merged stride-4 map; ``config.det_blocks`` > 0 adds that
+    (:class:`DetBranch`; ``config.det_branch_levels`` > 2 takes it deeper, to stride 16,
+    and back) to the merged stride-4 map; ``config.det_blocks`` > 0 adds that
     many residual 3x3 blocks (dilations 1, 2, 1, 2, ...) after FiLM, where the head's
     query-conditioned part was a single 3x3 convolution. Both start as no-ops.
     """
@@ -75,7 +103,8 @@ class DetectionHead(nn.Module):
         self.film = nn.Linear(llm_hidden, 2 * d)
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
-        self.branch = DetBranch(config.stem_width, config.det_branch, d) if config.det_branch else None
+        self.branch = (DetBranch(config.stem_width, config.det_branch, d, config.det_branch_levels)
+                       if config.det_branch else None)
         self.blocks = nn.Sequential(*(_Residual(d, dilation=1 + i % 2) for i in range(config.det_blocks)))
         self.trunk = _conv(d, d)
         self.heatmap = nn.Conv2d(d, 1, 1)
@@ -88,13 +117,21 @@ class DetectionHead(nn.Module):
                                       nn.Conv2d(r, 1, 1))
         self.stride = config.det_stride
 
-    def forward(self, hidden, s4, s8, s16, fused, stem) -> dict:
-        """Raw maps for N queries: heatmap (N, 1, h, w) logits, size, offset, mask (N, S, S) logits."""
+    def view_term(self, stem):
+        """The branch's stride-4 map of each view (no query reads it), or None without a branch."""
+        return None if self.branch is None else self.branch(stem.to(self.lat4.weight.dtype))
+
+    def forward(self, hidden, s4, s8, s16, fused, stem, view=None) -> dict:
+        """Raw maps for N queries: heatmap (N, 1, h, w) logits, size, offset, mask (N, S, S) logits.
+
+        ``view`` is :meth:`view_term` of these rows, computed once per view by the caller;
+        None computes it here.
+        """
         x16 = self.lat16(torch.cat([s16, fused.to(s16.dtype)], dim=1))
         x8 = self.lat8(s8) + F.interpolate(x16, size=s8.shape[-2:], mode="bilinear", align_corners=False)
         x4 = self.lat4(s4) + F.interpolate(x8, size=s4.shape[-2:], mode="bilinear", align_corners=False)
         if self.branch is not None:
-            x4 = x4 + self.branch(stem.to(x4.dtype))
+            x4 = x4 + (self.view_term(stem) if view is None else view.to(x4.dtype))
         x = self.smooth(x4)
         gamma, beta = self.film(hidden.to(x.dtype)).chunk(2, dim=-1)
         x = x * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]

@@ -716,3 +716,74 @@ def test_det_branch_and_blocks_start_as_no_ops_and_then_move_the_heatmap(tiny, t
             after = head(*args)["heatmap"]
             conv.weight.zero_()
         assert (after - before).abs().max() > 1e-3
+
+
+def test_deep_det_branch_starts_as_a_no_op_reads_its_deep_stages_and_round_trips(tiny, tmp_path):
+    """``det_branch_levels=4`` takes the head's own branch to stride 16 and back: a warm
+    start with it answers as before (its closing 1x1 conv is zero), its stride-4 output
+    follows the stride-16 stage once that conv is trained, and a saved model loads with
+    the same branch and the same outputs. Fewer than 2 levels is refused."""
+    model, processor = tiny
+    model.save_pretrained(tmp_path / "base")
+    warm = EgxForConditionalGeneration.from_pretrained(tmp_path / "base", det_branch=4, det_branch_levels=4).eval()
+    branch = warm.det_head.branch
+    assert len(branch.deep) == 2 and len(branch.lateral) == 2
+    batch = processor.collate([synthetic_sample(np.random.default_rng(11), "ground", source="sar")])
+    with torch.no_grad():
+        a, b = model(**batch), warm(**batch)
+    torch.testing.assert_close(a.loss_terms["det_heatmap"], b.loss_terms["det_heatmap"], atol=1e-6, rtol=0)
+
+    s, width = warm.config.image_size, warm.config.stem_width
+    stem = torch.randn(1, width, s, s)
+    with torch.no_grad():
+        branch.out.weight.normal_()
+        before = branch(stem)
+        assert before.shape == (1, warm.config.det_dim, s // 4, s // 4)
+        branch.lateral[-1].weight.add_(1.0)  # the stride-16 stage's way into the stride-4 map
+        after = branch(stem)
+    assert (after - before).abs().max() > 1e-3
+
+    warm.save_pretrained(tmp_path / "deep")
+    again = EgxForConditionalGeneration.from_pretrained(tmp_path / "deep").eval()
+    assert again.config.det_branch_levels == 4
+    with torch.no_grad():
+        torch.testing.assert_close(again.det_head.branch(stem), after)
+    with pytest.raises(ValueError, match="det_branch_levels=1"):
+        EgxForConditionalGeneration.from_pretrained(tmp_path / "base", det_branch=4, det_branch_levels=1)
+
+
+def test_det_branch_cached_per_view_matches_the_direct_pass(tiny, tmp_path):
+    """The grounding head's own branch reads the view alone: a no-grad query computes it once
+    and keeps it on the features (``det_view``), follow-up queries reuse it, training keeps
+    nothing, and a batch where some rows ask keeps nothing either. Maps are the same on
+    every path."""
+    model, processor = tiny
+    model.save_pretrained(tmp_path)
+    deep = EgxForConditionalGeneration.from_pretrained(tmp_path, det_branch=4, det_branch_levels=3).eval()
+    with torch.no_grad():
+        deep.det_head.branch.out.weight.normal_()  # a trained branch: it now shapes the maps
+    image = processor.preprocess_image(_view(bands=1), "sar")
+    pv, sid, vm = (torch.cat([t, t.flip(-1)]) if t.dim() == 4 else torch.cat([t, t])
+                   for t in (image.pixel_values, image.source_ids, image.valid_mask))
+    ids = processor.build_inputs("ground", "ships")["input_ids"].repeat(2, 1)
+    hidden = torch.randn(2, deep.config.text_config.hidden_size, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        feats = deep.encode_images(pv, sid, vm)
+        _, fused = deep.prepare_inputs_embeds(feats, ids, pv.new_zeros(2, 0, *pv.shape[-2:]),
+                                              torch.zeros(2, 0, dtype=torch.bool))
+    rows = torch.tensor([0, 1])
+    with torch.enable_grad():
+        direct = deep.run_det(rows, hidden, feats, fused)
+    assert feats.det_view is None
+    with torch.no_grad():
+        some = deep.run_det(torch.tensor([1]), hidden[1:], feats, fused)
+        assert feats.det_view is None
+        first = deep.run_det(rows, hidden, feats, fused)
+        assert feats.det_view is not None and feats.det_view.shape[-1] == pv.shape[-1] // 4
+        follow_up = deep.run_det(rows, hidden, feats, fused)
+    for name in ("heatmap", "size", "offset", "mask"):
+        torch.testing.assert_close(first[name], direct[name].detach(), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(follow_up[name], first[name])
+        torch.testing.assert_close(some[name][0], first[name][1], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(first["heatmap"][0], first["heatmap"][1])  # the views differ
+    assert feats.select(torch.tensor([0])).det_view is not None  # the cache travels with the features
