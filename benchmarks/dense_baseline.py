@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dataset", default="ssdd", choices=["ssdd", "sirst-v2", "hit-uav", "nepu-owod"])
     p.add_argument("--minutes", type=float, default=14.0, help="training time budget")
     p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--width", type=int, default=32, help="DetBranch width (channels 1x, 2x, 4x, 4x at strides 2-16)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     val = read_dataset(a.dataset, a.data_root, "val")[:a.max_val_images]
     images = [_image(r, a.data_root) for r in train]
     boxes = [np.asarray([o.box for o in r.objects], np.float32).reshape(-1, 4) for r in train]
-    model = DenseDetector(images[0].shape[0])
+    model = DenseDetector(images[0].shape[0], width=a.width)
     n_params = sum(q.numel() for q in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.05)
     budget = a.minutes * 60
