@@ -30,7 +30,7 @@ from torch import nn
 from egx_notebook.model.data.loading import load_image
 from egx_notebook.model.data.readers import read_dataset
 from egx_notebook.model.metrics import GroundingMetric
-from egx_notebook.model.modeling.detection_head import DetBranch
+from egx_notebook.model.modeling.detection_head import DetBranch, DetectionHead
 from egx_notebook.model.modeling.losses import focal_heatmap_loss, gaussian_heatmap
 
 STRIDE = 4
@@ -38,6 +38,9 @@ STRIDE = 4
 
 class DenseDetector(nn.Module):
     """Stem (two 3x3 convs at full resolution) -> ``DetBranch`` to stride 16 and back to 4 -> heads."""
+
+    stride = STRIDE
+    decode = DetectionHead.decode  # the model's own peak decoding (it reads only ``self.stride``)
 
     def __init__(self, bands: int, stem_width: int = 16, width: int = 32, dim: int = 64):
         super().__init__()
@@ -106,17 +109,8 @@ def detect(model, img: np.ndarray, threshold: float, max_det: int = 100) -> tupl
     x = torch.zeros(1, c, ph, pw)
     x[0, :, :h, :w] = torch.from_numpy(img)
     heat, size, off = model(x)
-    heat = heat.sigmoid()[0, 0]
-    heat = heat * (heat == F.max_pool2d(heat[None, None], 3, 1, 1)[0, 0])
-    gw = heat.shape[-1]
-    scores, idx = heat.flatten().topk(min(max_det, heat.numel()))
-    keep = scores >= threshold
-    scores, idx = scores[keep], idx[keep]
-    ys, xs = (idx // gw).float(), (idx % gw).float()
-    o, s = off[0].flatten(1)[:, idx], size[0].flatten(1)[:, idx].clamp_min(0.25)
-    cx, cy = (xs + o[0]) * STRIDE, (ys + o[1]) * STRIDE
-    bw, bh = s[0] * STRIDE, s[1] * STRIDE
-    boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1)
+    ((boxes, scores),) = model.decode({"heatmap": heat, "size": size, "offset": off}, threshold, max_det,
+                                      min_box=1.0)
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
     return boxes.numpy(), scores.numpy()
