@@ -31,7 +31,7 @@ from egx_notebook.model.data.loading import load_image
 from egx_notebook.model.data.readers import read_dataset
 from egx_notebook.model.metrics import GroundingMetric
 from egx_notebook.model.modeling.detection_head import DetBranch, DetectionHead
-from egx_notebook.model.modeling.losses import focal_heatmap_loss, gaussian_heatmap
+from egx_notebook.model.modeling.losses import centre_losses
 
 STRIDE = 4
 
@@ -88,17 +88,8 @@ def _crop(img: np.ndarray, boxes: np.ndarray, side: int, rng: np.random.Generato
 
 def _losses(model, images, boxes):
     heat, size, off = model(images)
-    g = heat.shape[-1]
-    targets, l_size, l_off, n = [], 0.0, 0.0, 0
-    for i, b in enumerate(boxes):
-        t, cell, wh, o = gaussian_heatmap(torch.as_tensor(b, dtype=torch.float32), g, STRIDE, 1.0)
-        targets.append(t)
-        if len(cell):
-            l_size = l_size + F.l1_loss(size[i, :, cell[:, 1], cell[:, 0]].T, wh, reduction="sum")
-            l_off = l_off + F.l1_loss(off[i, :, cell[:, 1], cell[:, 0]].T, o, reduction="sum")
-            n += len(cell)
-    focal = focal_heatmap_loss(heat[:, 0], torch.stack(targets))
-    return focal + (0.1 * l_size + l_off) / max(n, 1)
+    focal, l_size, l_off = centre_losses(heat[:, 0], size, off, [torch.from_numpy(b) for b in boxes], STRIDE, 1.0)
+    return focal + 0.1 * l_size + l_off
 
 
 @torch.no_grad()

@@ -26,7 +26,7 @@ from .geometry import EgxInputError
 from .modeling.detection_head import DetectionHead, ZeroConv2d
 from .modeling.fusion import FusionSkip, HybridFusion
 from .modeling.generation import greedy_generate
-from .modeling.losses import focal_heatmap_loss, gaussian_heatmap, mask_losses
+from .modeling.losses import centre_losses, mask_losses
 from .modeling.mask_decoder import SegMaskHead
 from .modeling.outputs import EgxGenerateOutput, EgxImageFeatures, EgxOutput
 from .modeling.projector import DetailProjection, ImageProjector, RegionProjector
@@ -358,22 +358,12 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
         ok = det_valid[rows].bool() if det_valid is not None else torch.ones_like(rows, dtype=torch.bool)
         if not ok.any():
             return {}
-        heat_logits, size, offset = maps["heatmap"][:, 0], maps["size"], maps["offset"]
-        h = heat_logits.shape[-1]
-        targets, l_size, l_off, n_centres = [], heat_logits.new_zeros(()).float(), heat_logits.new_zeros(()).float(), 0
-        for i, r in enumerate(rows.tolist()):
-            boxes = det_boxes[r]
-            if det_box_valid is not None:
-                boxes = boxes[det_box_valid[r].bool()]
-            heat, cell, wh, off = gaussian_heatmap(boxes.float(), h, c.det_stride, c.det_gaussian_min_radius)
-            targets.append(heat)
-            if len(cell) and ok[i]:
-                l_size = l_size + (size[i, :, cell[:, 1], cell[:, 0]].float().T - wh).abs().sum()
-                l_off = l_off + (offset[i, :, cell[:, 1], cell[:, 0]].float().T - off).abs().sum()
-                n_centres += len(cell)
-        target = torch.stack(targets)
-        terms = {"det_heatmap": focal_heatmap_loss(heat_logits[ok], target[ok], c.focal_alpha, c.focal_beta),
-                 "det_size": l_size / max(n_centres, 1), "det_offset": l_off / max(n_centres, 1)}
+        boxes = [det_boxes[r] if det_box_valid is None else det_boxes[r][det_box_valid[r].bool()]
+                 for r in rows.tolist()]
+        heat, l_size, l_off = centre_losses(maps["heatmap"][:, 0], maps["size"], maps["offset"], boxes,
+                                            c.det_stride, c.det_gaussian_min_radius, c.focal_alpha, c.focal_beta,
+                                            use=ok)
+        terms = {"det_heatmap": heat, "det_size": l_size, "det_offset": l_off}
         if det_masks is not None:
             bce, dice = mask_losses(maps["mask"][ok], det_masks[rows[ok], 0])
             terms["det_mask_bce"], terms["det_mask_dice"] = bce, dice

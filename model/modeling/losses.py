@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["dice_loss", "mask_losses", "focal_heatmap_loss", "gaussian_heatmap"]
+__all__ = ["dice_loss", "mask_losses", "focal_heatmap_loss", "gaussian_heatmap", "centre_losses"]
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
@@ -59,3 +59,27 @@ def focal_heatmap_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float 
     neg_loss = -torch.log(1 - p) * p ** alpha * (1 - target) ** beta * neg
     n = pos.sum().clamp_min(1.0)
     return (pos_loss.sum() + neg_loss.sum()) / n
+
+
+def centre_losses(heat_logits: torch.Tensor, size: torch.Tensor, offset: torch.Tensor, boxes, stride: int,
+                  min_radius: float, alpha: float = 2.0, beta: float = 4.0,
+                  use: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """CenterNet's three terms for N maps: focal heatmap loss, and size and offset L1 per centre.
+
+    ``heat_logits`` (N, h, w), ``size`` and ``offset`` (N, 2, h, w); ``boxes`` holds N (n_i, 4)
+    canvas boxes; ``use`` (N,) bool picks the rows that count (default: all).
+    """
+    h = heat_logits.shape[-1]
+    if use is None:
+        use = torch.ones(len(boxes), dtype=torch.bool, device=heat_logits.device)
+    targets, l_size, l_off, n_centres = [], heat_logits.new_zeros(()).float(), heat_logits.new_zeros(()).float(), 0
+    for i, b in enumerate(boxes):
+        heat, cell, wh, off = gaussian_heatmap(b.float(), h, stride, min_radius)
+        targets.append(heat)
+        if len(cell) and use[i]:
+            l_size = l_size + (size[i, :, cell[:, 1], cell[:, 0]].float().T - wh).abs().sum()
+            l_off = l_off + (offset[i, :, cell[:, 1], cell[:, 0]].float().T - off).abs().sum()
+            n_centres += len(cell)
+    target = torch.stack(targets)
+    focal = focal_heatmap_loss(heat_logits[use], target[use], alpha, beta)
+    return focal, l_size / max(n_centres, 1), l_off / max(n_centres, 1)
