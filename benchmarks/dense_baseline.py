@@ -30,6 +30,7 @@ from torch import nn
 from egx_notebook.model.data.loading import load_image
 from egx_notebook.model.data.readers import read_dataset
 from egx_notebook.model.metrics import GroundingMetric
+from egx_notebook.model.modeling.dense_backbone import DenseBackbone
 from egx_notebook.model.modeling.detection_head import DetBranch, DetectionHead
 from egx_notebook.model.modeling.losses import centre_losses
 
@@ -37,16 +38,25 @@ STRIDE = 4
 
 
 class DenseDetector(nn.Module):
-    """Stem (two 3x3 convs at full resolution) -> ``DetBranch`` to stride 16 and back to 4 -> heads."""
+    """A backbone to a stride-4 map -> a 3x3 trunk -> heatmap / size / offset heads.
+
+    ``backbone="resnet"``: :class:`DenseBackbone` straight from the pixels (``width`` channels
+    at stride 4, 2x, 4x, 4x at strides 8, 16, 32). ``backbone="branch"``: a full-resolution stem
+    of two 3x3 convolutions and ``DetBranch`` at four levels (``width`` channels at stride 2).
+    """
 
     stride = STRIDE
     decode = DetectionHead.decode  # the model's own peak decoding (it reads only ``self.stride``)
 
-    def __init__(self, bands: int, stem_width: int = 16, width: int = 32, dim: int = 64):
+    def __init__(self, bands: int, backbone: str = "resnet", stem_width: int = 16, width: int = 32, dim: int = 64):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(bands, stem_width, 3, padding=1), nn.GELU(),
-                                  nn.Conv2d(stem_width, stem_width, 3, padding=1), nn.GELU())
-        self.branch = DetBranch(stem_width, width, dim, levels=4)
+        if backbone == "resnet":
+            self.stem = nn.Identity()
+            self.branch = DenseBackbone(bands, (width // 2, width, 2 * width, 4 * width, 4 * width), out_dim=dim)
+        else:
+            self.stem = nn.Sequential(nn.Conv2d(bands, stem_width, 3, padding=1), nn.GELU(),
+                                      nn.Conv2d(stem_width, stem_width, 3, padding=1), nn.GELU())
+            self.branch = DetBranch(stem_width, width, dim, levels=4)
         self.trunk = nn.Sequential(nn.Conv2d(dim, dim, 3, padding=1), nn.GroupNorm(1, dim), nn.GELU())
         self.heatmap = nn.Conv2d(dim, 1, 1)
         nn.init.constant_(self.heatmap.bias, -2.19)  # prior 0.1, as in CenterNet
@@ -96,7 +106,7 @@ def _losses(model, images, boxes):
 def detect(model, img: np.ndarray, threshold: float, max_det: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Boxes (image pixels) and scores on a whole image at native resolution."""
     c, h, w = img.shape
-    ph, pw = math.ceil(h / 16) * 16, math.ceil(w / 16) * 16
+    ph, pw = math.ceil(h / 32) * 32, math.ceil(w / 32) * 32
     x = torch.zeros(1, c, ph, pw)
     x[0, :, :h, :w] = torch.from_numpy(img)
     heat, size, off = model(x)
@@ -113,7 +123,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dataset", default="ssdd", choices=["ssdd", "sirst-v2", "hit-uav", "nepu-owod"])
     p.add_argument("--minutes", type=float, default=14.0, help="training time budget")
     p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--width", type=int, default=32, help="DetBranch width (channels 1x, 2x, 4x, 4x at strides 2-16)")
+    p.add_argument("--backbone", choices=["resnet", "branch"], default="resnet",
+                   help="resnet: DenseBackbone from the pixels; branch: full-resolution stem + DetBranch (4 levels)")
+    p.add_argument("--width", type=int, default=32,
+                   help="backbone width: channels at stride 4 (resnet) or stride 2 (branch)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -127,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     val = read_dataset(a.dataset, a.data_root, "val")[:a.max_val_images]
     images = [_image(r, a.data_root) for r in train]
     boxes = [np.asarray([o.box for o in r.objects], np.float32).reshape(-1, 4) for r in train]
-    model = DenseDetector(images[0].shape[0], width=a.width)
+    model = DenseDetector(images[0].shape[0], a.backbone, width=a.width)
     n_params = sum(q.numel() for q in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.05)
     budget = a.minutes * 60

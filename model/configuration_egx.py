@@ -103,6 +103,11 @@ class EgxConfig(PreTrainedConfig):
     # levels of the branch: 2 stops at stride 4; 4 goes on to strides 8 and 16 (4 * det_branch
     # channels) and merges them back top-down, a CenterNet-style backbone of the head's own
     det_branch_levels: int = 2
+    # > 0: the grounding head reads the view through a backbone of its own (DenseBackbone over
+    # the stem: det_backbone channels at stride 4, 2x at stride 8, 4x at 16 and 32) instead of
+    # the shared stride-4/8/16 features and the fused grid; the query still conditions it (FiLM).
+    # A dense detector of this kind trained alone is DESIGN.md's grounding calibration.
+    det_backbone: int = 0
     det_blocks: int = 0
     det_score_threshold: float = 0.3
     det_max_detections: int = 100

@@ -253,12 +253,13 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
     def run_det(self, rows: torch.Tensor, hidden: torch.Tensor, feats: EgxImageFeatures, fused) -> dict:
         """Raw grounding maps for [DET] hidden states of batch rows ``rows``.
 
-        The head's own branch (``config.det_branch``) reads the view alone; without
+        The head's own backbone or branch (``config.det_backbone``, ``config.det_branch``)
+        reads the view alone; without
         gradients it is computed once and kept on ``feats`` (``det_view``), as ``run_seg``
         keeps ``seg_view``.
         """
         view = None
-        if self.det_head.branch is not None:
+        if self.det_head.reads_view:
             view = self._view_term(feats, "det_view", rows, lambda i: self.det_head.view_term(feats.stem[i]))
         return self.det_head(hidden, feats.s4[rows], feats.s8[rows], feats.s16[rows], fused[rows], feats.stem[rows],
                              view=view)

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .dense_backbone import DenseBackbone
+
 __all__ = ["DetectionHead", "DetBranch", "ZeroConv2d"]
 
 
@@ -91,14 +93,24 @@ class DetectionHead(nn.Module):
     and back) to the merged stride-4 map; ``config.det_blocks`` > 0 adds that
     many residual 3x3 blocks (dilations 1, 2, 1, 2, ...) after FiLM, where the head's
     query-conditioned part was a single 3x3 convolution. Both start as no-ops.
+
+    ``config.det_backbone`` > 0 replaces the shared features altogether: the head reads the
+    view through a :class:`DenseBackbone` of its own over the stem (no shared stride-4/8/16
+    features, no fused grid), and the ``[DET]`` state conditions that map by FiLM as before.
     """
 
     def __init__(self, config, llm_hidden: int, channels: tuple[int, int, int]):
         super().__init__()
         d = config.det_dim
-        self.lat4 = nn.Conv2d(channels[0], d, 1)
-        self.lat8 = nn.Conv2d(channels[1], d, 1)
-        self.lat16 = nn.Conv2d(channels[2] + config.fusion_dim, d, 1)
+        w = config.det_backbone
+        if w and config.det_branch:
+            raise ValueError(f"det_backbone={w} and det_branch={config.det_branch}: the head reads the view "
+                             "through one of them; set the other to 0")
+        self.backbone = DenseBackbone(config.stem_width, (w // 2, w, 2 * w, 4 * w, 4 * w), out_dim=d) if w else None
+        if self.backbone is None:
+            self.lat4 = nn.Conv2d(channels[0], d, 1)
+            self.lat8 = nn.Conv2d(channels[1], d, 1)
+            self.lat16 = nn.Conv2d(channels[2] + config.fusion_dim, d, 1)
         self.smooth = _conv(d, d)
         self.film = nn.Linear(llm_hidden, 2 * d)
         nn.init.zeros_(self.film.weight)
@@ -117,27 +129,38 @@ class DetectionHead(nn.Module):
                                       nn.Conv2d(r, 1, 1))
         self.stride = config.det_stride
 
-    def view_term(self, stem):
-        """The branch's stride-4 map of each view (no query reads it), or None without a branch."""
-        return None if self.branch is None else self.branch(stem.to(self.lat4.weight.dtype))
+    @property
+    def reads_view(self) -> bool:
+        """Whether part of the head depends on the view alone (:meth:`view_term`)."""
+        return self.backbone is not None or self.branch is not None
 
-    def forward(self, hidden, s4, s8, s16, fused, stem, view=None) -> dict:
+    def view_term(self, stem):
+        """The backbone's or branch's stride-4 map of each view (no query reads it), or None without either."""
+        own = self.backbone if self.backbone is not None else self.branch
+        return None if own is None else own(stem.to(self.heatmap.weight.dtype))
+
+    def forward(self, hidden, s4, s8, s16, fused, stem, view=None, mask_rows=None) -> dict:
         """Raw maps for N queries: heatmap (N, 1, h, w) logits, size, offset, mask (N, S, S) logits.
 
         ``view`` is :meth:`view_term` of these rows, computed once per view by the caller;
-        None computes it here.
+        None computes it here. ``mask_rows`` (indices) computes the full-resolution mask of
+        those rows only (the costly part of a training step); None, of every row.
         """
-        x16 = self.lat16(torch.cat([s16, fused.to(s16.dtype)], dim=1))
-        x8 = self.lat8(s8) + F.interpolate(x16, size=s8.shape[-2:], mode="bilinear", align_corners=False)
-        x4 = self.lat4(s4) + F.interpolate(x8, size=s4.shape[-2:], mode="bilinear", align_corners=False)
-        if self.branch is not None:
-            x4 = x4 + (self.view_term(stem) if view is None else view.to(x4.dtype))
+        if self.backbone is not None:
+            x4 = self.view_term(stem) if view is None else view.to(self.heatmap.weight.dtype)
+        else:
+            x16 = self.lat16(torch.cat([s16, fused.to(s16.dtype)], dim=1))
+            x8 = self.lat8(s8) + F.interpolate(x16, size=s8.shape[-2:], mode="bilinear", align_corners=False)
+            x4 = self.lat4(s4) + F.interpolate(x8, size=s4.shape[-2:], mode="bilinear", align_corners=False)
+            if self.branch is not None:
+                x4 = x4 + (self.view_term(stem) if view is None else view.to(x4.dtype))
         x = self.smooth(x4)
         gamma, beta = self.film(hidden.to(x.dtype)).chunk(2, dim=-1)
         x = x * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
         x = self.trunk(self.blocks(x))
-        m = F.interpolate(self.mask_proj(x), size=stem.shape[-2:], mode="bilinear", align_corners=False)
-        mask = self.mask_out(torch.cat([m, stem.to(m.dtype)], dim=1))[:, 0]
+        xm, sm = (x, stem) if mask_rows is None else (x[mask_rows], stem[mask_rows])
+        m = F.interpolate(self.mask_proj(xm), size=sm.shape[-2:], mode="bilinear", align_corners=False)
+        mask = self.mask_out(torch.cat([m, sm.to(m.dtype)], dim=1))[:, 0]
         return {"heatmap": self.heatmap(x), "size": F.relu(self.size(x)), "offset": self.offset(x).sigmoid(),
                 "mask": mask}
 

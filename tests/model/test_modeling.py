@@ -787,3 +787,50 @@ def test_det_branch_cached_per_view_matches_the_direct_pass(tiny, tmp_path):
         torch.testing.assert_close(some[name][0], first[name][1], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(first["heatmap"][0], first["heatmap"][1])  # the views differ
     assert feats.select(torch.tensor([0])).det_view is not None  # the cache travels with the features
+
+
+def test_det_backbone_head_reads_the_view_through_its_own_backbone(tiny, tmp_path):
+    """``det_backbone`` gives the grounding head a backbone of its own over the stem: the
+    shared stride-4/8/16 features and the fused grid no longer reach its maps, the query
+    still does (FiLM), the backbone's map is cached per view like ``det_view``, a subset of
+    mask rows gives those rows' masks, the model round-trips, and it cannot be combined
+    with ``det_branch``."""
+    model, processor = tiny
+    model.save_pretrained(tmp_path / "base")
+    own = EgxForConditionalGeneration.from_pretrained(tmp_path / "base", det_backbone=8).eval()
+    head = own.det_head
+    assert head.backbone is not None and not hasattr(head, "lat4") and head.reads_view
+    with torch.no_grad():
+        head.film.weight.normal_(std=0.5)  # a trained FiLM: the query now shapes the maps
+    image = processor.preprocess_image(_view(bands=1), "sar")
+    ids = processor.build_inputs("ground", "ships")["input_ids"]
+    d = own.config.text_config.hidden_size
+    hidden = torch.randn(2, d, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        feats = own.encode_images(image.pixel_values, image.source_ids, image.valid_mask)
+        _, fused = own.prepare_inputs_embeds(feats, ids, image.pixel_values.new_zeros(1, 0, *image.pixel_values.shape[-2:]),
+                                             torch.zeros(1, 0, dtype=torch.bool))
+        rows = torch.tensor([0, 0])
+        with torch.enable_grad():
+            direct = own.run_det(rows, hidden, feats, fused)
+        assert feats.det_view is None
+        first = own.run_det(rows, hidden, feats, fused)
+        assert feats.det_view is not None
+        for name in ("heatmap", "size", "offset", "mask"):
+            torch.testing.assert_close(first[name], direct[name].detach(), atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(first["heatmap"][0], first["heatmap"][1])  # two queries, two maps
+        args = (feats.s4[rows], feats.s8[rows], feats.s16[rows], fused[rows], feats.stem[rows])
+        shared = head(hidden, *(a * 0 + 5 if i < 4 else a for i, a in enumerate(args)))
+        torch.testing.assert_close(shared["heatmap"], first["heatmap"], atol=1e-5, rtol=1e-5)  # not read
+        some = head(hidden, *args, mask_rows=torch.tensor([1]))
+        assert some["mask"].shape[0] == 1
+        torch.testing.assert_close(some["mask"][0], first["mask"][1], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(some["heatmap"], first["heatmap"], atol=1e-5, rtol=1e-5)
+
+    own.save_pretrained(tmp_path / "own")
+    again = EgxForConditionalGeneration.from_pretrained(tmp_path / "own").eval()
+    assert again.config.det_backbone == 8
+    with torch.no_grad():
+        torch.testing.assert_close(again.det_head.view_term(feats.stem), head.view_term(feats.stem))
+    with pytest.raises(ValueError, match="det_backbone=8 and det_branch=4"):
+        EgxForConditionalGeneration.from_pretrained(tmp_path / "base", det_backbone=8, det_branch=4)

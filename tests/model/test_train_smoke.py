@@ -13,16 +13,6 @@ pytest.importorskip("accelerate")
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    from egx_notebook.model.recipes import get_recipe
-    from egx_notebook.model.train import train
-
-    out = tmp_path_factory.mktemp("smoke")
-    final = train(get_recipe("smoke"), None, None, out)
-    return out, final
-
-
 def _log(out):
     return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
 
