@@ -8,10 +8,11 @@ resolution, with the metric the model card uses (box F1 at IoU 0.5)::
 
     python benchmarks/dense_baseline.py --data-root ../shared/data --dataset ssdd --minutes 14
 
-Its backbone is the model's own grounding branch (``DetBranch`` with four levels, the
-``det_branch_levels=4`` of ``EgxConfig``) over a full-resolution stem of two 3x3
-convolutions, with no text, no query and no shared features: what a dedicated detector
-reaches in the same time is the bar for ``da.egx.ground``. It prints the training steps,
+Its backbone (``--backbone resnet``, the default) is ``DenseBackbone``, the one a grounding
+head gets with ``EgxConfig.det_backbone``, straight from the pixels; ``--backbone branch``
+is the model's older grounding branch (``DetBranch`` at four levels) over a full-resolution
+stem of two 3x3 convolutions. Neither has text, a query or shared features: what a
+dedicated detector reaches in the same time is the bar for ``da.egx.ground``. It prints the training steps,
 then precision / recall / F1 at each threshold, and milliseconds per validation image.
 """
 

@@ -36,13 +36,13 @@ TILE_SIZES = (64, 2048)  # the input sides a model of this package can have, in 
 
 
 def _real_samples(data_root: Path, name: str, split: str, rng, max_images: int | None, log,
-                  tile_side: int, region_per_class: int) -> list[dict]:
+                  tile_side: int, region_per_class: int, native_tiles: int = 0) -> list[dict]:
     records = read_dataset(name, data_root, split)
     if max_images is not None and len(records) > max_images:
         keep = sorted(rng.choice(len(records), max_images, replace=False))
         records = [records[i] for i in keep]
     masks = lambda rel: read_mask(data_root / rel)  # noqa: E731
-    budget = SampleBudget(tile_side=tile_side, region_per_class=region_per_class)
+    budget = SampleBudget(tile_side=tile_side, region_per_class=region_per_class, native_tiles=native_tiles)
     out = []
     for rec in records:
         out += make_samples(item_from_record(rec, data_root, masks), rng, budget)
@@ -133,12 +133,14 @@ def _table(stats: dict, title: str) -> str:
 
 def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: int = 0,
           max_per_dataset: int | None = None, log=print, tile_size: int = 256,
-          region_per_class: int = 0) -> dict:
+          region_per_class: int = 0, native_tiles: int = 0) -> dict:
     """Build train.jsonl, val.jsonl and stats.json under ``out``; returns the stats.
 
     ``region_per_class`` > 0 prompts up to that many objects of each class in a real image
     (referring, referring segmentation) instead of three objects of any class; 0 keeps the
-    default build. Validation samples are made the same way.
+    default build. Validation samples are made the same way. ``native_tiles`` > 0 adds that
+    many grounding samples on native-resolution windows of each real training image larger
+    than ``tile_size`` (validation samples and every other sample stay as they are).
     """
     lo, hi = TILE_SIZES
     if not lo <= int(tile_size) <= hi:
@@ -155,7 +157,8 @@ def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: in
         if name not in present:
             log(f"  {name:<11} skipped: {data_root / DATASETS[name].folder} not found")
             continue
-        train += _real_samples(data_root, name, "train", rng, max_per_dataset, log, tile_size, region_per_class)
+        train += _real_samples(data_root, name, "train", rng, max_per_dataset, log, tile_size, region_per_class,
+                               native_tiles)
         val += _real_samples(data_root, name, "val", rng, max_per_dataset, log, tile_size, region_per_class)
     n_val = max(20, synthetic_per_source // 10)
     base = 1_000_003 * seed
@@ -179,7 +182,7 @@ def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: in
              "refer_classes": {"train": _refer_classes(train), "val": _refer_classes(val)},
              "datasets_used": sorted(present), "seconds": round(time.perf_counter() - t0, 1),
              "args": {"data_root": str(data_root), "synthetic_per_source": synthetic_per_source, "seed": seed,
-                      "max_per_dataset": max_per_dataset, "tile_size": int(tile_size),
+                      "max_per_dataset": max_per_dataset, "tile_size": int(tile_size), "native_tiles": int(native_tiles),
                       "region_per_class": int(region_per_class)}}
     (out / "stats.json").write_text(json.dumps(stats, indent=2))
     log(_table(stats["train"], "\ntrain"))
@@ -201,7 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--region-objects-per-class", type=int, default=0, metavar="N",
                     help="prompt up to N objects of each class in a real image (referring, segmentation) "
                          "instead of 3 of any class; 0 (default) keeps the default build")
+    ap.add_argument("--native-tiles", type=int, default=0, metavar="N",
+                    help="N more grounding samples on native-resolution windows of each real training image "
+                         "larger than --tile-size (for a grounding head with a backbone of its own); 0 (default) "
+                         "keeps the default build")
     a = ap.parse_args(argv)
+    if a.native_tiles < 0:
+        ap.error("--native-tiles must be >= 0")
     if a.region_objects_per_class < 0:
         ap.error("--region-objects-per-class must be >= 0")
     if a.synthetic_per_source < 0:
@@ -210,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     if not lo <= a.tile_size <= hi:
         ap.error(f"--tile-size must be the model's input side in pixels ({lo}-{hi}), e.g. 256 or 384")
     build(a.data_root, a.out, a.synthetic_per_source, a.seed, a.max_per_dataset, tile_size=a.tile_size,
-          region_per_class=a.region_objects_per_class)
+          region_per_class=a.region_objects_per_class, native_tiles=a.native_tiles)
     return 0
 
 

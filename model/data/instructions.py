@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
+import zlib
 
 import numpy as np
 
@@ -83,6 +84,10 @@ class SampleBudget:
     relation: int = 1
     negative: int = 1
     tile_side: int = 256  # the model's input side: da.egx.ground's native-resolution window
+    # more grounding samples on native-resolution windows (tile_side, none zoomed out) of each
+    # image larger than one, drawn from a generator of their own so the other samples stay as
+    # they are: a grounding head that reads the pixels learns objects at the size they were boxed
+    native_tiles: int = 0
 
 
 # ----------------------------------------------------------------------------- items
@@ -585,6 +590,13 @@ def make_samples(item: Item, rng: np.random.Generator, budget: SampleBudget | No
     out += _region_samples(item, rng, budget, counter)
     out += _relation_samples(item, rng, budget.relation, counter)
     out += _negative_samples(item, rng, budget.negative, counter)
+    side = budget.tile_side
+    if budget.native_tiles and item.allow_tiles and max(item.width, item.height) > side:
+        own = np.random.default_rng(zlib.crc32(item.key.encode()))
+        for _ in range(budget.native_tiles):
+            sw, sh = min(side, item.width), min(side, item.height)
+            x0, y0 = int(own.integers(0, item.width - sw + 1)), int(own.integers(0, item.height - sh + 1))
+            out.append(_ground_sample(item, [x0, y0, x0 + sw, y0 + sh], own, counter))
     return out
 
 

@@ -196,3 +196,26 @@ def test_build_on_real_data_subset(tmp_path):
     train_imgs = {s["image"] for s in _rows(tmp_path / "train.jsonl")}
     val_imgs = {s["image"] for s in _rows(tmp_path / "val.jsonl")}
     assert not train_imgs & val_imgs
+
+
+def test_native_tiles_add_native_grounding_windows_to_training_images_only(built, tmp_path, capsys):
+    """``native_tiles`` adds native-resolution grounding windows of the real training images
+    larger than a tile, leaves every other sample (and the validation split) as it was, and
+    is recorded; a negative count is refused."""
+    root, out, _, _ = built
+    stats = build(root, tmp_path / "o", synthetic_per_source=40, seed=3, log=lambda *_: None, native_tiles=2)
+    assert stats["args"]["native_tiles"] == 2
+    before, after = _rows(out / "train.jsonl"), _rows(tmp_path / "o" / "train.jsonl")
+    assert _rows(out / "val.jsonl") == _rows(tmp_path / "o" / "val.jsonl")
+    old = {json.dumps(s, sort_keys=True) for s in before}
+    added = [s for s in after if json.dumps(s, sort_keys=True) not in old]
+    assert len(after) == len(before) + len(added) and added
+    assert {s["task"] for s in added} == {"ground"} and "synthetic" not in {s["dataset"] for s in added}
+    for s in added:
+        x0, y0, x1, y1 = s["window"]
+        assert x1 - x0 <= 256 and y1 - y0 <= 256 and min(x0, y0) >= 0
+        for b in s["targets"]["boxes"]:  # boxes in window pixels
+            assert 0 <= b[0] <= b[2] <= x1 - x0 and 0 <= b[1] <= b[3] <= y1 - y0
+    with pytest.raises(SystemExit):
+        main(["--data-root", str(root), "--out", str(tmp_path / "p"), "--native-tiles", "-1"])
+    assert "--native-tiles must be >= 0" in capsys.readouterr().err
