@@ -182,8 +182,8 @@ def build(data_root: Path, out: Path, synthetic_per_source: int = 2000, seed: in
              "refer_classes": {"train": _refer_classes(train), "val": _refer_classes(val)},
              "datasets_used": sorted(present), "seconds": round(time.perf_counter() - t0, 1),
              "args": {"data_root": str(data_root), "synthetic_per_source": synthetic_per_source, "seed": seed,
-                      "max_per_dataset": max_per_dataset, "tile_size": int(tile_size), "native_tiles": int(native_tiles),
-                      "region_per_class": int(region_per_class)}}
+                      "max_per_dataset": max_per_dataset, "tile_size": int(tile_size),
+                      "native_tiles": int(native_tiles), "region_per_class": int(region_per_class)}}
     (out / "stats.json").write_text(json.dumps(stats, indent=2))
     log(_table(stats["train"], "\ntrain"))
     log(_table(stats["val"], "\nval"))

@@ -808,8 +808,8 @@ def test_det_backbone_head_reads_the_view_through_its_own_backbone(tiny, tmp_pat
     hidden = torch.randn(2, d, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         feats = own.encode_images(image.pixel_values, image.source_ids, image.valid_mask)
-        _, fused = own.prepare_inputs_embeds(feats, ids, image.pixel_values.new_zeros(1, 0, *image.pixel_values.shape[-2:]),
-                                             torch.zeros(1, 0, dtype=torch.bool))
+        no_prompts = image.pixel_values.new_zeros(1, 0, *image.pixel_values.shape[-2:])
+        _, fused = own.prepare_inputs_embeds(feats, ids, no_prompts, torch.zeros(1, 0, dtype=torch.bool))
         rows = torch.tensor([0, 0])
         with torch.enable_grad():
             direct = own.run_det(rows, hidden, feats, fused)
