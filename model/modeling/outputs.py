@@ -24,8 +24,9 @@ class EgxImageFeatures:
     seg_view : (B, mask_refine_dim, S, S) or None; the view's term of the ``[SEG]``
         refinement, filled in by the first mask asked of these features without
         gradients, so follow-up masks skip the full-resolution work.
-    det_view : (B, det_dim, S/4, S/4) or None; the grounding head's own branch over the
-        view (``config.det_branch``), which no query changes: kept like ``seg_view``.
+    det_view : (B, det_dim, S/4, S/4) or None; the grounding head's own backbone or branch
+        over the view (``config.det_backbone``, ``config.det_branch``), which no query
+        changes: kept like ``seg_view``.
     view_scale : (B,) or None; raster pixels per canvas pixel of each view (above 1 when
         the view was shrunk to the canvas, below 1 when a small window was enlarged);
         None reads as 1. Only a model with ``config.region_scale`` uses it.
