@@ -345,14 +345,19 @@ class EgxForConditionalGeneration(EgxPreTrainedModel):
             det_heat = maps["heatmap"]
             if det_boxes is not None:
                 terms.update(self._det_losses(maps, det_rows, det_boxes, det_box_valid, det_masks, det_valid))
-        weights = {"lm": c.lm_loss_weight, "mask_bce": c.mask_bce_weight, "mask_dice": c.mask_dice_weight,
-                   "det_heatmap": c.det_heatmap_weight, "det_size": c.det_size_weight,
-                   "det_offset": c.det_offset_weight, "det_mask_bce": c.det_mask_weight,
-                   "det_mask_dice": c.det_mask_weight, "region_cls": c.aux_loss_weight,
-                   "source_cls": c.aux_loss_weight}
+        weights = self.loss_weights()
         loss = sum(weights[k] * v for k, v in terms.items()) if labels is not None else None
         return EgxOutput(loss=loss, loss_terms={k: v.detach() for k, v in terms.items()}, logits=logits,
                          seg_logits=seg_logits, det_heatmap=det_heat)
+
+    def loss_weights(self) -> dict[str, float]:
+        """The weight of each term of ``LOSS_TERMS`` in the one-stage loss (from the config)."""
+        c = self.config
+        return {"lm": c.lm_loss_weight, "mask_bce": c.mask_bce_weight, "mask_dice": c.mask_dice_weight,
+                "det_heatmap": c.det_heatmap_weight, "det_size": c.det_size_weight,
+                "det_offset": c.det_offset_weight, "det_mask_bce": c.det_mask_weight,
+                "det_mask_dice": c.det_mask_weight, "region_cls": c.aux_loss_weight,
+                "source_cls": c.aux_loss_weight}
 
     def _det_losses(self, maps, rows, det_boxes, det_box_valid, det_masks, det_valid) -> dict:
         c = self.config

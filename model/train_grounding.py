@@ -141,7 +141,7 @@ def train_grounding(model: EgxForConditionalGeneration, cache: dict, weights: np
     The class mask (full resolution, the costly part of a step) is trained on the first
     ``mask_rows_per_step`` rows of each draw; boxes on every row.
     """
-    head, c = model.det_head, model.config
+    head = model.det_head
     model.eval()
     model.requires_grad_(False)
     head.requires_grad_(True)
@@ -162,9 +162,7 @@ def train_grounding(model: EgxForConditionalGeneration, cache: dict, weights: np
         by_key.setdefault(int(cache["key_ids"][i]), []).append(j)
     side = cache["pixels"].shape[-1]
     budget = minutes * 60
-    weights_log = {"det_heatmap": c.det_heatmap_weight, "det_size": c.det_size_weight,
-                   "det_offset": c.det_offset_weight, "det_mask_bce": c.det_mask_weight,
-                   "det_mask_dice": c.det_mask_weight}
+    loss_weights = model.loss_weights()
     log_file = open(out / "log.jsonl", "a", encoding="utf-8")
     start = time.time() - spent
     while time.time() - start < budget:
@@ -199,7 +197,7 @@ def train_grounding(model: EgxForConditionalGeneration, cache: dict, weights: np
             terms["det_mask_bce"], terms["det_mask_dice"] = mask_losses(maps["mask"][ok], target[ok])
         if not terms:  # no row of the draw asks for boxes
             continue
-        loss = sum(weights_log[k] * v for k, v in terms.items())
+        loss = sum(loss_weights[k] * v for k, v in terms.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
