@@ -80,8 +80,8 @@ def build_cache(model: EgxForConditionalGeneration, processor: EgxProcessor, sam
     """Every sample's canvas and targets, and ``[DET]`` states of up to ``states_per_question``
     samples per (source, question) pair; see the module docstring."""
     keys = [_question(s) for s in samples]
-    names = sorted(set(keys))
-    key_ids = torch.tensor([names.index(k) for k in keys])
+    index = {k: i for i, k in enumerate(sorted(set(keys)))}
+    key_ids = torch.tensor([index[k] for k in keys])
     order = list(range(len(samples)))
     random.Random(seed).shuffle(order)
     taken: dict[int, int] = {}

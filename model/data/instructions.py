@@ -459,6 +459,11 @@ def _ground_sample(item: Item, window, rng, counter, want_absent=False) -> dict:
 def _tile(item: Item, rng, tile_side: int) -> list[int]:
     # half the tiles at native resolution, as da.egx.ground tiles large rasters; half zoomed out up to 2x
     side = tile_side if rng.random() < 0.5 else int(rng.integers(tile_side + 1, 2 * tile_side + 1))
+    return _window(item, rng, side)
+
+
+def _window(item: Item, rng, side: int) -> list[int]:
+    """A random window of ``side`` (clipped to the image) inside ``item``."""
     sw, sh = min(side, item.width), min(side, item.height)
     x0 = int(rng.integers(0, item.width - sw + 1))
     y0 = int(rng.integers(0, item.height - sh + 1))
@@ -594,9 +599,7 @@ def make_samples(item: Item, rng: np.random.Generator, budget: SampleBudget | No
     if budget.native_tiles and item.allow_tiles and max(item.width, item.height) > side:
         own = np.random.default_rng(zlib.crc32(item.key.encode()))
         for _ in range(budget.native_tiles):
-            sw, sh = min(side, item.width), min(side, item.height)
-            x0, y0 = int(own.integers(0, item.width - sw + 1)), int(own.integers(0, item.height - sh + 1))
-            out.append(_ground_sample(item, [x0, y0, x0 + sw, y0 + sh], own, counter))
+            out.append(_ground_sample(item, _window(item, own, side), own, counter))
     return out
 
 
