@@ -8,9 +8,10 @@ each real validation chip through the public API and scores these rules at ``--t
 * **one look + tiles**: both, merged with NMS at IoU 0.5;
 * **second look from r** (``ground``'s default with ``recheck_from=r``): the whole look's
   boxes >= threshold, plus the boxes of native-resolution windows over the doubtful
-  whole-look boxes (scored in [r, threshold), smaller than ``--max-side`` px on the model
-  input, ``RECHECK_MAX_SIDE`` by default) that lie on a doubtful box and on no kept one;
-  "any size" drops the size condition. These rows are ``run_ground`` itself, so the looks
+  whole-look boxes (scored in [r, threshold); "under m px" rows only those smaller than
+  ``--max-side`` m px on the model input, ``RECHECK_MAX_SIDE`` by default when it is set)
+  that lie on a doubtful box and on no kept one; "any size" (``ground``'s default since
+  version 12) has no size condition. These rows are ``run_ground`` itself, so the looks
   per image are the windows it grounded.
 
 Boxes only: SIRST-v2's set IoU / Pd / Fa come from the masks, through
@@ -57,8 +58,8 @@ def main() -> None:
     engine.cache_size = max(engine.cache_size, 32)  # the rules share the whole look's and their windows' encodings
     threshold = engine.score_threshold if a.threshold is None else a.threshold
     context = RECHECK_CONTEXT if a.context is None else a.context
-    second = [(f"second look from {r:g}, under {m:g} px", r, m) for r in a.recheck_from
-              for m in (a.max_side or [RECHECK_MAX_SIDE])]
+    sides = a.max_side or ([] if RECHECK_MAX_SIDE is None else [RECHECK_MAX_SIDE])
+    second = [(f"second look from {r:g}, under {m:g} px", r, m) for r in a.recheck_from for m in sides]
     second += [(f"second look from {r:g}, any size", r, None) for r in a.recheck_from]
     rules = ["one look", *([] if a.no_tiles else ["tiles", "one look + tiles"]), *[name for name, _, _ in second]]
     metrics: dict[tuple[str, str], GroundingMetric] = {}

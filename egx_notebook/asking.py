@@ -32,9 +32,10 @@ RECHECK_FROM = 0.2
 #: IoU at which a window's box counts as on a doubtful region, or as the same object as a kept box.
 RECHECK_OVERLAP = 0.1
 #: Only doubtful boxes smaller than this on the whole look's input (square root of the area,
-#: model-input pixels: three cells of the stride-4 detection heatmap) are looked at again;
-#: larger objects gain nothing from native resolution (model card, as above).
-RECHECK_MAX_SIDE = 12.0
+#: model-input pixels) are looked at again; None looks at doubtful boxes of any size. Version
+#: 11 gained nothing on larger objects (12 px); version 12's grounding head gains on oil wells,
+#: 17 px on the input, at any size (model card, as above).
+RECHECK_MAX_SIDE: float | None = None
 #: Context kept around each doubtful box in the native-resolution window that looks at it
 #: again, as a fraction of the model input side (1/4 scored no better in more looks; model card).
 RECHECK_CONTEXT = 0.125
@@ -258,7 +259,8 @@ def run_ground(
     a larger one is tiled at native resolution and the detections merged with NMS. When
     the whole look is decimated, its detections scored from ``recheck_from`` up to the
     threshold are looked at again at native resolution (see :func:`_ground_rechecked`;
-    ``recheck_max_side`` is its size limit, None for any size; ``recheck_context`` the
+    ``recheck_max_side`` is its size limit on the model input, None (the default,
+    ``RECHECK_MAX_SIDE``) for any size; ``recheck_context`` the
     context around each doubtful box, a fraction of the model input); ``recheck_from=None``
     keeps the one look.
     """
@@ -358,7 +360,8 @@ def _ground_rechecked(req: _Request, expression: str, question: str, *, iou: flo
 
     The whole look answers down to ``recheck_from``. Its detections scored at least the
     threshold (``min_score``, else the model's own) are kept; those in between are doubtful,
-    and looked at again when they are smaller than ``max_side`` on the model input.
+    and looked at again when they are smaller than ``max_side`` on the model input (any size
+    when it is None).
     Few native-resolution windows hold every doubtful box whole, with ``context`` (a
     fraction of the input, ``RECHECK_CONTEXT`` by default) around it
     (:func:`~egx_notebook.tiling.covering_views`); they are grounded at the threshold, and

@@ -80,7 +80,7 @@ def sample_scene(source: str = "sar", path: str | Path | None = None, *, seed: i
         builder holds the default seeds out of its synthetic training scenes; other
         small seeds (below about 200) are scenes it trains on, and seeds from
         :data:`UNSEEN_SEEDS_FROM` up are in none of its samples. The bundled checkpoint
-        (version 11) was trained after the hold-out; versions up to 8 saw the default
+        (version 12) was trained after the hold-out; versions up to 8 saw the default
         seeds' objects on a 256-px canvas (see its model card).
     size : int
         Side in pixels.

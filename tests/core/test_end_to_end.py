@@ -284,7 +284,8 @@ def test_ground_looks_again_at_doubtful_detections_in_native_windows(steered_eng
     kept = [b for b, _ in boxes(one_look)]
     factor = ans.views[0].factor
     doubtful = np.array([b for b, s in low if recheck <= s < threshold
-                         and np.sqrt((b[2] - b[0]) * (b[3] - b[1])) / factor < RECHECK_MAX_SIDE])
+                         and (RECHECK_MAX_SIDE is None
+                              or np.sqrt((b[2] - b[0]) * (b[3] - b[1])) / factor < RECHECK_MAX_SIDE)])
     # every doubtful box lies whole in a window, with the context the raster leaves room for
     margin = RECHECK_CONTEXT * size
     for x0, y0, x1, y1 in doubtful:
