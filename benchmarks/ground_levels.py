@@ -39,7 +39,7 @@ def _merged(a: tuple, b: tuple) -> tuple[np.ndarray, np.ndarray]:
 
 def main() -> None:
     p = grounding_parser(__doc__)
-    p.add_argument("--threshold", type=float, default=None, help="detection threshold; default: the model's own")
+    p.add_argument("--threshold", type=float, default=None, help="detection threshold; default: the model's own for each class")
     p.add_argument("--recheck-from", type=float, nargs="+", default=[0.2, 0.3], help="second-look lower scores")
     p.add_argument("--max-side", type=float, nargs="+", default=None,
                    help="largest doubtful box looked at again, model-input px (default: RECHECK_MAX_SIDE)")
@@ -56,7 +56,6 @@ def main() -> None:
 
     engine = egx.use(None if a.checkpoint is None else str(a.checkpoint))
     engine.cache_size = max(engine.cache_size, 32)  # the rules share the whole look's and their windows' encodings
-    threshold = engine.score_threshold if a.threshold is None else a.threshold
     context = RECHECK_CONTEXT if a.context is None else a.context
     sides = a.max_side or ([] if RECHECK_MAX_SIDE is None else [RECHECK_MAX_SIDE])
     second = [(f"second look from {r:g}, under {m:g} px", r, m) for r in a.recheck_from for m in sides]
@@ -64,9 +63,13 @@ def main() -> None:
     rules = ["one look", *([] if a.no_tiles else ["tiles", "one look + tiles"]), *[name for name, _, _ in second]]
     metrics: dict[tuple[str, str], GroundingMetric] = {}
     n_looks: dict[tuple[str, str], list[int]] = {}
+    used: dict[str, float] = {}
     for ds, label, _, truth, da in grounding_images(a.data_root, max_images=a.max_images, datasets=a.datasets):
         name = CLASSES[label].plural[0]
         question = f"Find all {name}."
+        threshold = a.threshold if a.threshold is not None else (engine.class_score_threshold(name)
+                                                                   or engine.score_threshold)
+        used[ds] = threshold
         whole = kept_objects(da.egx.ground(name, level="scene", min_score=threshold), threshold)[:2]
         answers = [(whole, 1)]
         if not a.no_tiles:
@@ -82,7 +85,8 @@ def main() -> None:
             n_looks.setdefault((rule, ds), []).append(looks)
 
     datasets = [d for d in REAL_DATASETS if any(k[1] == d for k in metrics)]
-    print(f"\nground() rules at threshold {threshold:g}, second-look context {context:g} of the input: F1 at IoU 0.5 "
+    at = ", ".join(f"{ds} {t:g}" for ds, t in used.items())
+    print(f"\nground() rules at threshold {at}, second-look context {context:g} of the input: F1 at IoU 0.5 "
           "(precision / recall), false boxes per image; then the model looks each takes per image (mean)\n")
     print("| rule | " + " | ".join(datasets) + " | mean F1 |")
     print("|---|" + "---|" * (len(datasets) + 1))

@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scenes", type=int, default=20, help="held-out scenes per source besides the bundled one")
     ap.add_argument("--size", type=int, default=512, help="scene side in pixels (the bundled samples are 512)")
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.2, 0.3],
-                    help="min_score values to report besides the model's default")
+                    help="min_score values to report besides the model's own (per class where it has them)")
     ap.add_argument("--whole-up-to", type=float, default=4.0,
                     help="ground's whole_up_to (default 4, as the quickstart; 1 tiles anything over 256 px)")
     ap.add_argument("--recheck-from", type=recheck_from, default=0.2,
@@ -69,9 +69,11 @@ def main(argv=None) -> int:
     from egx_notebook.model import DEFAULT_CHECKPOINT
 
     ckpt = a.checkpoint or DEFAULT_CHECKPOINT
-    default_thr = json.loads((Path(ckpt) / "config.json").read_text())["det_score_threshold"]
+    config = json.loads((Path(ckpt) / "config.json").read_text())
+    default_thr = config["det_score_threshold"]
+    own = "own" if config.get("det_class_thresholds") else f"{default_thr:g} (def.)"  # per-class thresholds
     egx.use(a.checkpoint, device="cpu")
-    thresholds = [None] + [t for t in a.thresholds if t != default_thr]
+    thresholds = [None] + [t for t in a.thresholds if t != default_thr or own == "own"]
     print(f"model: {ckpt}; scenes {a.size} px; level auto, whole_up_to {a.whole_up_to:g}, "
           f"recheck_from {a.recheck_from}; IoU 0.5\n")
     print(f"| {'scenes':<30} | {'n':>6} | {'objects':>7} | {'min_score':>10} | {'P':>5} | {'R':>5} | {'F1':>5} "
@@ -83,7 +85,7 @@ def main(argv=None) -> int:
             paths = [egx.datasets.sample_scene(source, Path(tmp) / f"{source}_{s}.tif", seed=s, size=a.size)
                      for s in seeds]
             for thr in thresholds:
-                label = f"{default_thr:g} (def.)" if thr is None else f"{thr:g}"
+                label = own if thr is None else f"{thr:g}"
                 bundled = ground_scene(paths[0], thr, a.whole_up_to, a.recheck_from)
                 pooled = dict(bundled)
                 for path in paths[1:]:

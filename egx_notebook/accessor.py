@@ -191,9 +191,12 @@ class EgxDataArrayAccessor:
             not below the threshold.
         min_score : float, optional
             Keep detections scoring at least this, in [0, 1); default the model's
-            own threshold (``det_score_threshold`` in its config, 0.4 for the
-            default model). Lower it to trade precision for recall, e.g. to sweep
-            thresholds against your labels with :func:`egx_notebook.score_regions`.
+            own threshold for the class ``expression`` names
+            (``det_class_thresholds`` in its config: 0.45 for small targets and
+            0.5 for people in the default model), else its one threshold
+            (``det_score_threshold``, 0.4 for the default model). Lower it to
+            trade precision for recall, e.g. to sweep thresholds against your
+            labels with :func:`egx_notebook.score_regions`.
         """
         from egx_notebook.asking import run_ground
         from egx_notebook.prompts import check_question

@@ -262,7 +262,8 @@ def run_ground(
     ``recheck_max_side`` is its size limit on the model input, None (the default,
     ``RECHECK_MAX_SIDE``) for any size; ``recheck_context`` the
     context around each doubtful box, a fraction of the model input); ``recheck_from=None``
-    keeps the one look.
+    keeps the one look. ``min_score=None`` is the model's own threshold: its threshold for
+    the class ``expression`` names (``config.det_class_thresholds``), else its one threshold.
     """
     if not whole_up_to > 0:
         raise PromptError(f"whole_up_to must be a positive number of model inputs, got {whole_up_to!r}.")
@@ -273,6 +274,8 @@ def run_ground(
             or not 0 <= recheck_context < 0.5:
         raise PromptError(f"recheck_context is a fraction of the model input in [0, 0.5), got {recheck_context!r}.")
     req = _Request(da, engine or get_engine())
+    if min_score is None:  # the model's own threshold for this class, where it has one
+        min_score = req.engine.class_score_threshold(expression)
     size = req.engine.input_size
     has_prompts = any(prompt_kwargs.get(k) is not None for k in ("point", "box", "polygon", "mask"))
     big = max(req.grid.height, req.grid.width) > whole_up_to * size

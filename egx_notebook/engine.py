@@ -168,6 +168,21 @@ class Engine:
         value = getattr(getattr(self.model, "config", None), "det_score_threshold", None)
         return float(value) if isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) else None
 
+    def class_score_threshold(self, expression: str | None) -> float | None:
+        """The model's own threshold for the class ``expression`` names, where it has one.
+
+        ``config.det_class_thresholds`` maps canonical labels to scores; ``expression`` is
+        matched in either number and by synonym ('people' -> 'person'). None when the
+        model has no threshold of that class's own (``score_threshold`` then applies).
+        """
+        table = getattr(getattr(self.model, "config", None), "det_class_thresholds", None)
+        if not table or not expression:
+            return None
+        from egx_notebook.model.data.vocabulary import singular_word  # plain data, no torch
+
+        value = table.get(singular_word(expression))
+        return float(value) if isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) else None
+
     # -- running -------------------------------------------------------------------
     def clear_cache(self) -> None:
         """Forget every encoded view."""

@@ -110,6 +110,10 @@ class EgxConfig(PreTrainedConfig):
     det_backbone: int = 0
     det_blocks: int = 0
     det_score_threshold: float = 0.3
+    # per-class thresholds {canonical label: score} that ``ground`` uses for those classes
+    # instead of det_score_threshold (read off the validation split for the shipped model;
+    # the model itself does not know which class a [DET] query asks for)
+    det_class_thresholds: dict | None = None
     det_max_detections: int = 100
     det_nms_kernel: int = 3
     det_stride: int = 4

@@ -21,7 +21,8 @@ and NMS for grounding on chips larger than the model input):
 * ``threshold_sweep``: with ``--thresholds``, the model answers at the lowest of them
   and each metric above is recomputed keeping only the objects scored at or above
   each threshold (``{level: {dataset: {threshold: metrics}}}``), to choose
-  ``det_score_threshold`` on the validation split. ``auto``, whose second look over
+  ``det_score_threshold`` (or ``det_class_thresholds``) on the validation split; the sweep
+  sets aside the model's per-class thresholds, so every class is cut at each threshold. ``auto``, whose second look over
   doubtful detections depends on the threshold, is asked again at each one
   (``min_score=t``) above the lowest, where it first answered.
 * ``segment/<dataset>``: ``da.egx.segment(point=...)`` at a point on a target,
@@ -131,8 +132,9 @@ def evaluate_api(checkpoint: Path, samples: list[dict], data_root: Path, *, max_
     engine = egx.use(str(checkpoint), device=device)
     engine.cache_size = 32  # a chip and its tiles stay encoded while it is asked at each threshold
     thresholds = sorted(set(thresholds))
-    if thresholds:
+    if thresholds:  # one threshold for every class, swept
         engine.model.config.det_score_threshold = thresholds[0]
+        engine.model.config.det_class_thresholds = None
     sweep: dict = {}
     classes = {c.label: list(c.singular + c.plural) for c in CLASSES.values()}
     metrics: dict[str, object] = {}

@@ -81,7 +81,7 @@ class ChatPanel(W.VBox):
         self.min_score = W.Dropdown(
             options=[("model's", _MODEL_THRESHOLD)] + [(f"{t:.2f}", t) for t in MIN_SCORES],
             value=_MODEL_THRESHOLD, description="min score",
-            tooltip="lowest detection score 'ground' keeps (model's: the checkpoint's own threshold)",
+            tooltip="lowest detection score 'ground' keeps (model's: the checkpoint's own threshold for the class)",
             layout=W.Layout(width="200px"), style={"description_width": "70px"})
         self.min_score.add_class("egx-min-score")
         self.target = W.Dropdown(options=targets or [], description="ask about",

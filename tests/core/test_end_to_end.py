@@ -261,6 +261,29 @@ def test_min_score_replaces_the_models_threshold_for_one_call(steered_engine):
             da.egx.ground("ship", min_score=bad)
 
 
+def test_ground_uses_the_models_own_threshold_of_the_class_it_is_asked_for(steered_engine, monkeypatch):
+    da = memory_raster((3, 96, 112), crs=UTM)
+    big = memory_raster((3, 200, 300), crs=UTM)
+
+    def box_scores(ans):
+        return sorted(d.score for d in ans.detections if d.box_px is not None)
+
+    default = box_scores(da.egx.ground("ship", level="scene"))
+    assert len(default) >= 2
+    cut = (default[0] + default[1]) / 2
+    monkeypatch.setattr(steered_engine.model.config, "det_class_thresholds", {"ship": cut, "person": 0.999})
+    assert steered_engine.class_score_threshold("Vessels") == pytest.approx(cut)  # any word for the class
+    assert steered_engine.class_score_threshold("people") == pytest.approx(0.999)
+    assert steered_engine.class_score_threshold("cars") is None and steered_engine.class_score_threshold("") is None
+    for word in ("ship", "boats"):  # the class's own threshold, on one look and on tiles
+        assert box_scores(da.egx.ground(word, level="scene")) == pytest.approx(default[1:])
+        assert min(box_scores(big.egx.ground(word, whole_up_to=1))) >= cut
+    assert box_scores(da.egx.ground("people", level="scene")) == []
+    assert box_scores(da.egx.ground("cars", level="scene")) == pytest.approx(  # no threshold of its own: the model's one
+        box_scores(da.egx.ground("cars", level="scene", min_score=steered_engine.score_threshold)))
+    assert min(box_scores(da.egx.ground("ship", level="scene", min_score=0.0))) < cut  # min_score still wins
+
+
 def test_ground_looks_again_at_doubtful_detections_in_native_windows(steered_engine, monkeypatch):
     from egx_notebook.asking import RECHECK_CONTEXT, RECHECK_MAX_SIDE, RECHECK_OVERLAP, run_ground
     from egx_notebook.tiling import box_iou, nms

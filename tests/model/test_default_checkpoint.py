@@ -28,6 +28,17 @@ def test_checkpoint_is_small_safetensors_with_its_card():
 
 
 @shipped
+def test_per_class_thresholds_name_classes_the_vocabulary_knows():
+    from egx_notebook.model.data.vocabulary import CLASSES
+
+    config = json.loads((Path(DEFAULT_CHECKPOINT) / "config.json").read_text())
+    table = config.get("det_class_thresholds") or {}
+    # a key that is not a canonical label (a plural, a typo) would never be used by ground()
+    assert set(table) <= set(CLASSES), set(table) - set(CLASSES)
+    assert all(0 <= t < 1 for t in [*table.values(), config["det_score_threshold"]])
+
+
+@shipped
 def test_use_with_no_argument_loads_the_default_offline(monkeypatch):
     import egx_notebook as egx
 
