@@ -39,7 +39,8 @@ def _merged(a: tuple, b: tuple) -> tuple[np.ndarray, np.ndarray]:
 
 def main() -> None:
     p = grounding_parser(__doc__)
-    p.add_argument("--threshold", type=float, default=None, help="detection threshold; default: the model's own for each class")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="detection threshold; default: the model's own for each class")
     p.add_argument("--recheck-from", type=float, nargs="+", default=[0.2, 0.3], help="second-look lower scores")
     p.add_argument("--max-side", type=float, nargs="+", default=None,
                    help="largest doubtful box looked at again, model-input px (default: RECHECK_MAX_SIDE)")

@@ -160,9 +160,9 @@ class EgxDataArrayAccessor:
         Without prompts, a chip whose long side is at most ``whole_up_to`` times
         the model input is looked at whole, decimated to the input (as the model
         saw whole chips in training). Detections of that look scored between
-        ``recheck_from`` and the threshold are doubtful: a few native-resolution windows that hold them whole are
-        grounded too, and a window's box on a doubtful region (and on no box
-        already kept) is added. On the validation chips of SSDD,
+        ``recheck_from`` and the threshold are doubtful: a few native-resolution
+        windows that hold them whole are grounded too, and a window's box on a
+        doubtful region (and on no box already kept) is added. On the validation chips of SSDD,
         HIT-UAV, NEPU-OWOD and SIRST-v2 this scores better than one look or tiles
         alone (see the model card). A larger raster is tiled at native resolution
         with ``overlap`` and the detections are merged with NMS at ``iou``, so

@@ -22,9 +22,9 @@ and NMS for grounding on chips larger than the model input):
   and each metric above is recomputed keeping only the objects scored at or above
   each threshold (``{level: {dataset: {threshold: metrics}}}``), to choose
   ``det_score_threshold`` (or ``det_class_thresholds``) on the validation split; the sweep
-  sets aside the model's per-class thresholds, so every class is cut at each threshold. ``auto``, whose second look over
-  doubtful detections depends on the threshold, is asked again at each one
-  (``min_score=t``) above the lowest, where it first answered.
+  sets aside the model's per-class thresholds, so every class is cut at each threshold.
+  ``auto``, whose second look over doubtful detections depends on the threshold, is asked
+  again at each one (``min_score=t``) above the lowest, where it first answered.
 * ``segment/<dataset>``: ``da.egx.segment(point=...)`` at a point on a target,
   mask IoU against the annotated object inside the sample's window.
 * ``refer/<dataset>``: ``da.egx.refer(box=...)`` (or ``point=``), the first class
