@@ -68,8 +68,9 @@ def main() -> None:
     for ds, label, _, truth, da in grounding_images(a.data_root, max_images=a.max_images, datasets=a.datasets):
         name = CLASSES[label].plural[0]
         question = f"Find all {name}."
-        threshold = a.threshold if a.threshold is not None else (engine.class_score_threshold(name)
-                                                                   or engine.score_threshold)
+        threshold = a.threshold if a.threshold is not None else engine.class_score_threshold(name)
+        if threshold is None:  # the class has no threshold of its own: the model's one
+            threshold = engine.score_threshold
         used[ds] = threshold
         whole = kept_objects(da.egx.ground(name, level="scene", min_score=threshold), threshold)[:2]
         answers = [(whole, 1)]

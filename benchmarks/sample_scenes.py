@@ -71,9 +71,10 @@ def main(argv=None) -> int:
     ckpt = a.checkpoint or DEFAULT_CHECKPOINT
     config = json.loads((Path(ckpt) / "config.json").read_text())
     default_thr = config["det_score_threshold"]
-    own = "own" if config.get("det_class_thresholds") else f"{default_thr:g} (def.)"  # per-class thresholds
+    per_class = bool(config.get("det_class_thresholds"))  # then no one threshold is the model's own
+    own = "own" if per_class else f"{default_thr:g} (def.)"
     egx.use(a.checkpoint, device="cpu")
-    thresholds = [None] + [t for t in a.thresholds if t != default_thr or own == "own"]
+    thresholds = [None] + [t for t in a.thresholds if per_class or t != default_thr]
     print(f"model: {ckpt}; scenes {a.size} px; level auto, whole_up_to {a.whole_up_to:g}, "
           f"recheck_from {a.recheck_from}; IoU 0.5\n")
     print(f"| {'scenes':<30} | {'n':>6} | {'objects':>7} | {'min_score':>10} | {'P':>5} | {'R':>5} | {'F1':>5} "

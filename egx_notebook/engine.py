@@ -25,6 +25,11 @@ __all__ = ["use", "get_engine", "Engine", "default_checkpoint", "default_checkpo
 _ENGINE: "Engine | None" = None
 
 
+def _score(value: Any) -> float | None:
+    """A threshold read from a model config as a float; None when it is missing or not a number."""
+    return float(value) if isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) else None
+
+
 def default_checkpoint() -> Path:
     """Path of the checkpoint bundled with the package (it may be empty before training)."""
     import egx_notebook.model as model_pkg
@@ -165,8 +170,7 @@ class Engine:
     @property
     def score_threshold(self) -> float | None:
         """The model's own detection score threshold (``config.det_score_threshold``); None if it has none."""
-        value = getattr(getattr(self.model, "config", None), "det_score_threshold", None)
-        return float(value) if isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) else None
+        return _score(getattr(getattr(self.model, "config", None), "det_score_threshold", None))
 
     def class_score_threshold(self, expression: str | None) -> float | None:
         """The model's own threshold for the class ``expression`` names, where it has one.
@@ -180,8 +184,7 @@ class Engine:
             return None
         from egx_notebook.model.data.vocabulary import singular_word  # plain data, no torch
 
-        value = table.get(singular_word(expression))
-        return float(value) if isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) else None
+        return _score(table.get(singular_word(expression)))
 
     # -- running -------------------------------------------------------------------
     def clear_cache(self) -> None:
