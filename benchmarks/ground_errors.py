@@ -50,7 +50,8 @@ def _median(x: list[float]) -> str:
 def main() -> None:
     p = grounding_parser(__doc__)
     p.add_argument("--min-score", type=float, default=None, help="detection threshold; default: the model's own")
-    p.add_argument("--whole-up-to", type=float, default=4.0, help="ground()'s whole_up_to (1 tiles every chip)")
+    p.add_argument("--whole-up-to", type=float, default=None,
+                   help="ground()'s whole_up_to (default: the model's own per class, else 4; 1 tiles every chip)")
     p.add_argument("--recheck-from", type=recheck_from, default=0.2,
                    help="ground()'s recheck_from (default 0.2, as the package); 'none' for one look")
     a = p.parse_args()
@@ -82,7 +83,7 @@ def main() -> None:
         rows.append((ds, images, n, share, truth_bins, found_bins))
 
     print(f"\nground() at {'the model threshold' if a.min_score is None else a.min_score}, "
-          f"whole_up_to={a.whole_up_to:g}, recheck_from={a.recheck_from}; objects: found (IoU >= {IOU}) / loose (>= {TOUCH}) / missed; "
+          f"whole_up_to={'own' if a.whole_up_to is None else f'{a.whole_up_to:g}'}, recheck_from={a.recheck_from}; objects: found (IoU >= {IOU}) / loose (>= {TOUCH}) / missed; "
           "sizes: median sqrt(box area), raster px (model-input px)\n")
     print("| dataset | images | objects | found | loose | missed | size found | size loose | size missed "
           "| boxes: match / loose / false |")

@@ -11,8 +11,9 @@ each real validation chip through the public API and scores these rules at ``--t
   whole-look boxes (scored in [r, threshold); "under m px" rows only those smaller than
   ``--max-side`` m px on the model input, ``RECHECK_MAX_SIDE`` by default when it is set)
   that lie on a doubtful box and on no kept one; "any size" (``ground``'s default since
-  version 12) has no size condition. These rows are ``run_ground`` itself, so the looks
-  per image are the windows it grounded.
+  version 12) has no size condition. These rows are ``run_ground`` itself (at
+  ``WHOLE_UP_TO``, not the model's per-class rule), so the looks per image are the windows
+  it grounded.
 
 Boxes only: SIRST-v2's set IoU / Pd / Fa come from the masks, through
 ``python -m egx_notebook.model.evaluate_api``. ``--no-tiles`` skips the two tile rows (the
@@ -50,7 +51,7 @@ def main() -> None:
     a = p.parse_args()
 
     import egx_notebook as egx
-    from egx_notebook.asking import RECHECK_CONTEXT, RECHECK_MAX_SIDE, run_ground
+    from egx_notebook.asking import RECHECK_CONTEXT, RECHECK_MAX_SIDE, WHOLE_UP_TO, run_ground
     from egx_notebook.model.data.vocabulary import CLASSES
     from egx_notebook.model.evaluate_api import grounding_images, kept_objects
     from egx_notebook.model.metrics import GroundingMetric
@@ -79,8 +80,8 @@ def main() -> None:
             tiles = kept_objects(tiled, threshold)[:2]
             answers += [(tiles, len(tiled.views)), (_merged(whole, tiles), 1 + len(tiled.views))]
         for _, r, side in second:
-            ans = run_ground(da, name, question, min_score=threshold, recheck_from=r, recheck_max_side=side,
-                             recheck_context=context, engine=engine)
+            ans = run_ground(da, name, question, min_score=threshold, whole_up_to=WHOLE_UP_TO, recheck_from=r,
+                             recheck_max_side=side, recheck_context=context, engine=engine)
             answers.append((kept_objects(ans, threshold)[:2], len(ans.views)))
         for rule, ((boxes, scores), looks) in zip(rules, answers):
             metrics.setdefault((rule, ds), GroundingMetric()).update(boxes, scores, truth)

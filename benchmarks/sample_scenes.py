@@ -26,7 +26,7 @@ from _cli import recheck_from
 SOURCES = ("sar", "optical", "infrared")
 
 
-def ground_scene(path: Path, min_score: float | None, whole_up_to: float = 4.0,
+def ground_scene(path: Path, min_score: float | None, whole_up_to: float | None = None,
                  recheck_from: float | None = 0.2) -> dict:
     """Pooled tp / fp / fn of grounding every class present in one sample scene."""
     import egx_notebook as egx
@@ -57,8 +57,9 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=512, help="scene side in pixels (the bundled samples are 512)")
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.2, 0.3],
                     help="min_score values to report besides the model's own (per class where it has them)")
-    ap.add_argument("--whole-up-to", type=float, default=4.0,
-                    help="ground's whole_up_to (default 4, as the quickstart; 1 tiles anything over 256 px)")
+    ap.add_argument("--whole-up-to", type=float, default=None,
+                    help="ground's whole_up_to (default: the model's own per class, else 4, as the quickstart; "
+                         "1 tiles anything over 256 px)")
     ap.add_argument("--recheck-from", type=recheck_from, default=0.2,
                     help="ground's recheck_from (default 0.2, as the package); 'none' for one look")
     ap.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
     own = "own" if per_class else f"{default_thr:g} (def.)"
     egx.use(a.checkpoint, device="cpu")
     thresholds = [None] + [t for t in a.thresholds if per_class or t != default_thr]
-    print(f"model: {ckpt}; scenes {a.size} px; level auto, whole_up_to {a.whole_up_to:g}, "
+    print(f"model: {ckpt}; scenes {a.size} px; level auto, whole_up_to {'own' if a.whole_up_to is None else f'{a.whole_up_to:g}'}, "
           f"recheck_from {a.recheck_from}; IoU 0.5\n")
     print(f"| {'scenes':<30} | {'n':>6} | {'objects':>7} | {'min_score':>10} | {'P':>5} | {'R':>5} | {'F1':>5} "
           f"| {'tp':>3} | {'fp':>3} |")

@@ -153,7 +153,7 @@ class EgxDataArrayAccessor:
     @_doc
     def ground(self, expression: str, *, point: Any = None, box: Any = None, polygon: Any = None, mask: Any = None,
                crs: Any = None, level: str = "auto", overlap: float = 0.25, iou: float = 0.5, max_tiles: int = 256,
-               whole_up_to: float = 4.0, recheck_from: float | None = 0.2, min_score: float | None = None,
+               whole_up_to: float | None = None, recheck_from: float | None = 0.2, min_score: float | None = None,
                max_new_tokens: int = 48):
         """Find all objects matching ``expression`` (boxes and masks).
 
@@ -163,11 +163,13 @@ class EgxDataArrayAccessor:
         ``recheck_from`` and the threshold are doubtful: a few native-resolution
         windows that hold them whole are grounded too, and a window's box on a
         doubtful region (and on no box already kept) is added. On the validation chips of SSDD,
-        HIT-UAV, NEPU-OWOD and SIRST-v2 this scores better than one look or tiles
+        NEPU-OWOD and SIRST-v2 this scores better than one look or tiles
         alone (see the model card). A larger raster is tiled at native resolution
         with ``overlap`` and the detections are merged with NMS at ``iou``, so
-        small objects stay visible. ``level="scene"`` always looks at the whole
-        raster once.
+        small objects stay visible; the model may tile smaller rasters for a class
+        it finds better that way (the default model: people, a few pixels across
+        in the thermal frames of HIT-UAV). ``level="scene"`` always looks at the
+        whole raster once.
 
         Parameters
         ----------
@@ -180,9 +182,13 @@ class EgxDataArrayAccessor:
             NMS IoU threshold between tiles.
         max_tiles : int
             Refuse (PromptError) rather than run more tiles than this.
-        whole_up_to : float
+        whole_up_to : float, optional
             Long side, in model inputs, up to which the raster is looked at whole;
-            ``1`` tiles everything larger than one input.
+            ``1`` tiles everything larger than one input. Default the model's own
+            rule for the class ``expression`` names (``det_class_whole_up_to`` in
+            its config: 1 for people in the default model, who are a few pixels
+            across in thermal UAV frames), else 4
+            (``egx_notebook.asking.WHOLE_UP_TO``).
         recheck_from : float or None
             Lowest score of a doubtful detection of the whole look, in [0, 1)
             (default ``egx_notebook.asking.RECHECK_FROM``, 0.2);

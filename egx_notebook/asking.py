@@ -17,7 +17,7 @@ from egx_notebook.sources import SourceProfile, source_profile
 from egx_notebook.tiling import box_iou, covering_views, nms, tile_views
 from egx_notebook.views import View, choose_view, read_view, region_side
 
-__all__ = ["run_task", "run_ground", "doubtful_boxes", "added_boxes", "MASK_THRESHOLD", "RECHECK_FROM"]
+__all__ = ["run_task", "run_ground", "doubtful_boxes", "added_boxes", "MASK_THRESHOLD", "RECHECK_FROM", "WHOLE_UP_TO"]
 
 
 #: Probability above which a mask pixel belongs to the object. Read off the default
@@ -39,6 +39,10 @@ RECHECK_MAX_SIDE: float | None = None
 #: Context kept around each doubtful box in the native-resolution window that looks at it
 #: again, as a fraction of the model input side (1/4 scored no better in more looks; model card).
 RECHECK_CONTEXT = 0.125
+#: ``ground`` without prompts looks at a raster whole up to this long side, in model inputs,
+#: and tiles a larger one at native resolution, unless the model has a rule of its own for
+#: the class asked for (``config.det_class_whole_up_to``).
+WHOLE_UP_TO = 4.0
 
 
 def raster_key(da: xr.DataArray) -> Any:
@@ -243,7 +247,7 @@ def run_ground(
     overlap: float = 0.25,
     iou: float = 0.5,
     max_tiles: int = 256,
-    whole_up_to: float = 4.0,
+    whole_up_to: float | None = None,
     recheck_from: float | None = RECHECK_FROM,
     recheck_max_side: float | None = RECHECK_MAX_SIDE,
     recheck_context: float = RECHECK_CONTEXT,
@@ -256,7 +260,9 @@ def run_ground(
 
     With ``level="auto"`` a raster whose long side is at most ``whole_up_to`` times the
     model input is looked at whole (decimated, as the model saw whole chips in training);
-    a larger one is tiled at native resolution and the detections merged with NMS. When
+    a larger one is tiled at native resolution and the detections merged with NMS.
+    ``whole_up_to=None`` is the model's own rule for the class ``expression`` names
+    (``config.det_class_whole_up_to``), else ``WHOLE_UP_TO``. When
     the whole look is decimated, its detections scored from ``recheck_from`` up to the
     threshold are looked at again at native resolution (see :func:`_ground_rechecked`;
     ``recheck_max_side`` is its size limit on the model input, None (the default,
@@ -265,7 +271,8 @@ def run_ground(
     keeps the one look. ``min_score=None`` is the model's own threshold: its threshold for
     the class ``expression`` names (``config.det_class_thresholds``), else its one threshold.
     """
-    if not whole_up_to > 0:
+    if whole_up_to is not None and (isinstance(whole_up_to, bool) or not isinstance(whole_up_to, (int, float))
+                                    or not whole_up_to > 0):
         raise PromptError(f"whole_up_to must be a positive number of model inputs, got {whole_up_to!r}.")
     check_min_score(min_score)
     if recheck_from is not None:
@@ -276,6 +283,8 @@ def run_ground(
     req = _Request(da, engine or get_engine())
     if min_score is None:  # the model's own threshold for this class, where it has one
         min_score = req.engine.class_score_threshold(expression)
+    if whole_up_to is None:  # the model's own rule for this class, where it has one
+        whole_up_to = req.engine.class_whole_up_to(expression) or WHOLE_UP_TO
     size = req.engine.input_size
     has_prompts = any(prompt_kwargs.get(k) is not None for k in ("point", "box", "polygon", "mask"))
     big = max(req.grid.height, req.grid.width) > whole_up_to * size

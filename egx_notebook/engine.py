@@ -179,7 +179,19 @@ class Engine:
         matched in either number and by synonym ('people' -> 'person'). None when the
         model has no threshold of that class's own (``score_threshold`` then applies).
         """
-        table = getattr(getattr(self.model, "config", None), "det_class_thresholds", None)
+        return self._class_value("det_class_thresholds", expression)
+
+    def class_whole_up_to(self, expression: str | None) -> float | None:
+        """How large a raster, in model inputs, ``ground`` looks at whole for the class ``expression`` names.
+
+        Read from ``config.det_class_whole_up_to`` (canonical labels, matched as in
+        :meth:`class_score_threshold`); None when the model has no such rule for the class.
+        """
+        value = self._class_value("det_class_whole_up_to", expression)
+        return value if value is not None and value > 0 else None
+
+    def _class_value(self, field: str, expression: str | None) -> float | None:
+        table = getattr(getattr(self.model, "config", None), field, None)
         if not table or not expression:
             return None
         from egx_notebook.model.data.vocabulary import singular_word  # plain data, no torch

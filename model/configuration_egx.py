@@ -114,6 +114,10 @@ class EgxConfig(PreTrainedConfig):
     # instead of det_score_threshold (read off the validation split for the shipped model;
     # the model itself does not know which class a [DET] query asks for)
     det_class_thresholds: dict | None = None
+    # per-class looks {canonical label: long side in model inputs up to which ``ground`` looks
+    # at a raster whole}; a larger raster is tiled at native resolution. Classes too small to
+    # survive decimation (thermal people) find more on tiles; read off the validation split
+    det_class_whole_up_to: dict | None = None
     det_max_detections: int = 100
     det_nms_kernel: int = 3
     det_stride: int = 4

@@ -285,6 +285,29 @@ def test_ground_uses_the_models_own_threshold_of_the_class_it_is_asked_for(steer
     assert min(box_scores(da.egx.ground("ship", level="scene", min_score=0.0))) < cut  # min_score still wins
 
 
+def test_ground_tiles_a_class_the_model_looks_at_native_resolution(steered_engine, monkeypatch):
+    """``config.det_class_whole_up_to`` sends the class it names to native tiles where the
+    raster is larger than the rule; other classes, and an explicit ``whole_up_to``, keep theirs."""
+    from egx_notebook.asking import WHOLE_UP_TO
+
+    big = memory_raster((3, 200, 300), crs=UTM)  # 300 px: whole under WHOLE_UP_TO model inputs of 128
+    assert 300 <= WHOLE_UP_TO * steered_engine.input_size
+    assert len(big.egx.ground("ship").views) < 6  # a whole look (and its windows), not tiles
+    monkeypatch.setattr(steered_engine.model.config, "det_class_whole_up_to", {"ship": 1.0, "person": 0})
+    assert steered_engine.class_whole_up_to("vessels") == 1.0
+    assert steered_engine.class_whole_up_to("people") is None  # not a positive size: no rule
+    assert steered_engine.class_whole_up_to("cars") is None
+    tiled = big.egx.ground("boats")
+    assert "tiles" in tiled.text and len(tiled.views) == len(big.egx.ground("ship", whole_up_to=1).views) > 1
+    assert all(v.factor == 1 for v in tiled.views)
+    assert "tiles" not in big.egx.ground("ship", whole_up_to=WHOLE_UP_TO).text  # the caller's rule wins
+    assert "tiles" not in big.egx.ground("cars").text
+    assert "tiles" not in memory_raster((3, 96, 112), crs=UTM).egx.ground("ship").text  # one input: whole
+    for bad in (0, -1.0, "2", True):
+        with pytest.raises(egx.PromptError, match="whole_up_to"):
+            big.egx.ground("ship", whole_up_to=bad)
+
+
 def test_ground_looks_again_at_doubtful_detections_in_native_windows(steered_engine, monkeypatch):
     from egx_notebook.asking import RECHECK_CONTEXT, RECHECK_MAX_SIDE, RECHECK_OVERLAP, run_ground
     from egx_notebook.tiling import box_iou, nms

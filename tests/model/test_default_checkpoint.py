@@ -28,14 +28,16 @@ def test_checkpoint_is_small_safetensors_with_its_card():
 
 
 @shipped
-def test_per_class_thresholds_name_classes_the_vocabulary_knows():
+def test_per_class_rules_name_classes_the_vocabulary_knows():
     from egx_notebook.model.data.vocabulary import CLASSES
 
     config = json.loads((Path(DEFAULT_CHECKPOINT) / "config.json").read_text())
     table = config.get("det_class_thresholds") or {}
+    looks = config.get("det_class_whole_up_to") or {}
     # a key that is not a canonical label (a plural, a typo) would never be used by ground()
-    assert set(table) <= set(CLASSES), set(table) - set(CLASSES)
+    assert set(table) | set(looks) <= set(CLASSES), (set(table) | set(looks)) - set(CLASSES)
     assert all(0 <= t < 1 for t in [*table.values(), config["det_score_threshold"]])
+    assert all(v > 0 for v in looks.values())  # a long side in model inputs
 
 
 @shipped
