@@ -47,19 +47,27 @@ def _question(sample: dict) -> tuple[str, str]:
 
 
 @torch.no_grad()
-def det_states(model: EgxForConditionalGeneration, batch: dict) -> torch.Tensor:
-    """The language model's last hidden state at each row's last ``[DET]`` token, teacher-forced (B, H)."""
+def last_token_states(model: EgxForConditionalGeneration, batch: dict, token_id: int, name: str):
+    """Teacher-forced pass: the language model's last hidden state at each row's last ``token_id``.
+
+    Returns the states (B, H), the fused grids and the prompt masks and validity the pass used.
+    """
     ids, attn = batch["input_ids"], batch["attention_mask"]
     feats = model._encode(batch["pixel_values"], batch["source_ids"], batch["valid_mask"], batch["view_scale"])
     masks, valid = model._prompts(batch["prompt_masks"], batch["prompt_valid"], ids.shape[0], feats.grid)
-    embeds, _, _, _ = model._visual_embeds(feats, ids, masks, valid)
+    embeds, fused, _, _ = model._visual_embeds(feats, ids, masks, valid)
     out = model.language_model(inputs_embeds=embeds, attention_mask=attn, position_ids=model._position_ids(attn),
                                use_cache=False, output_hidden_states=True)
-    is_det = ids == model.config.det_token_id
-    if not bool(is_det.any(1).all()):
-        raise ValueError("every grounding sample needs a [DET] token in its answer")
-    last = (is_det * torch.arange(ids.shape[1])).argmax(1)
-    return out.hidden_states[-1][torch.arange(ids.shape[0]), last].float()
+    is_token = ids == token_id
+    if not bool(is_token.any(1).all()):
+        raise ValueError(f"every sample needs a {name} token in its answer")
+    last = (is_token * torch.arange(ids.shape[1])).argmax(1)
+    return out.hidden_states[-1][torch.arange(ids.shape[0]), last].float(), fused, masks, valid
+
+
+def det_states(model: EgxForConditionalGeneration, batch: dict) -> torch.Tensor:
+    """The language model's last hidden state at each row's last ``[DET]`` token, teacher-forced (B, H)."""
+    return last_token_states(model, batch, model.config.det_token_id, "[DET]")[0]
 
 
 def _collate(processor: EgxProcessor):

@@ -42,7 +42,7 @@ from .modeling.losses import mask_losses
 from .modeling_egx import EgxForConditionalGeneration
 from .processing_egx import EgxProcessor
 from .train import _name_weights, only_tasks, read_samples
-from .train_grounding import _collate, _Indexed
+from .train_grounding import _collate, _Indexed, last_token_states
 
 __all__ = ["seg_inputs", "build_mask_cache", "mask_iou", "train_masks"]
 
@@ -54,20 +54,11 @@ def seg_inputs(model: EgxForConditionalGeneration, batch: dict) -> tuple[torch.T
     Returns the ``[SEG]`` hidden states (B, H), the fused grids (B, C, g, g) and the
     prompt unions (B, S, S) as booleans.
     """
-    ids, attn = batch["input_ids"], batch["attention_mask"]
-    feats = model._encode(batch["pixel_values"], batch["source_ids"], batch["valid_mask"], batch["view_scale"])
-    masks, valid = model._prompts(batch["prompt_masks"], batch["prompt_valid"], ids.shape[0], feats.grid)
-    embeds, fused, _, _ = model._visual_embeds(feats, ids, masks, valid)
-    out = model.language_model(inputs_embeds=embeds, attention_mask=attn, position_ids=model._position_ids(attn),
-                               use_cache=False, output_hidden_states=True)
-    is_seg = ids == model.config.seg_token_id
-    if not bool(is_seg.any(1).all()):
-        raise ValueError("every segment sample needs a [SEG] token in its answer")
-    last = (is_seg * torch.arange(ids.shape[1])).argmax(1)
+    states, fused, masks, valid = last_token_states(model, batch, model.config.seg_token_id, "[SEG]")
     union = model._prompt_union(masks, valid)
     s = model.config.image_size
-    union = torch.zeros(ids.shape[0], s, s, dtype=torch.bool) if union is None else union[:, 0] > 0.5
-    return out.hidden_states[-1][torch.arange(ids.shape[0]), last].float(), fused.float(), union
+    union = torch.zeros(states.shape[0], s, s, dtype=torch.bool) if union is None else union[:, 0] > 0.5
+    return states, fused.float(), union
 
 
 def build_mask_cache(model: EgxForConditionalGeneration, processor: EgxProcessor, samples: list[dict],
