@@ -227,24 +227,41 @@ def train_grounding(model: EgxForConditionalGeneration, cache: dict, weights: np
     return step
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def head_trainer_parser(description: str, minutes: float, lr: float) -> argparse.ArgumentParser:
+    """The arguments every trainer of one head on a frozen model takes."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--init-from", type=Path, required=True, help="the model folder whose other parts stay as they are")
-    p.add_argument("--data", type=Path, required=True, help="folder with train.jsonl from the dataset builder")
+    p.add_argument("--data", type=Path, required=True, help="folder with the dataset builder's jsonl files")
     p.add_argument("--data-root", type=Path, help="root the samples' image paths are relative to")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--config", type=_config_overrides, default={}, metavar="NAME=VALUE,...",
-                   help="EgxConfig fields of the new head, e.g. det_backbone=32")
-    p.add_argument("--minutes", type=float, default=50.0, help="training time (the cache is built before)")
+    p.add_argument("--minutes", type=float, default=minutes, help="training time (the cache is built before)")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--states-per-question", type=int, default=2,
-                   help="[DET] states taken per (source, question) pair; each draw uses one of its question's")
     p.add_argument("--save-every", type=int, default=200, help="steps between checkpoints (out/checkpoint.pt)")
     p.add_argument("--balance", type=float, default=0.0)
     p.add_argument("--dataset-weights", type=_name_weights, metavar="NAME=W,...")
     p.add_argument("--num-workers", type=int, default=2, help="loader workers while building the cache")
+    return p
+
+
+def save_final(model: EgxForConditionalGeneration, processor: EgxProcessor, out: Path, args: argparse.Namespace,
+               record: dict) -> Path:
+    """Write the trained model to ``out/final`` with its ``training.json`` (the args, then ``record``)."""
+    final = out / "final"
+    model.save_pretrained(final)
+    processor.save_pretrained(final)
+    (final / "training.json").write_text(json.dumps(
+        {"args": {k: str(v) for k, v in vars(args).items()}, **record, "init_from": str(args.init_from)}, indent=2))
+    return final
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = head_trainer_parser(__doc__, minutes=50.0, lr=2e-3)
+    p.add_argument("--config", type=_config_overrides, default={}, metavar="NAME=VALUE,...",
+                   help="EgxConfig fields of the new head, e.g. det_backbone=32")
+    p.add_argument("--states-per-question", type=int, default=2,
+                   help="[DET] states taken per (source, question) pair; each draw uses one of its question's")
     a = p.parse_args(argv)
     torch.manual_seed(a.seed)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -261,14 +278,10 @@ def main(argv: list[str] | None = None) -> None:
     weights = sample_weights(samples, a.balance, None, a.dataset_weights)
     steps = train_grounding(model, cache, weights, a.out, minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
                             save_every=a.save_every, seed=a.seed)
-    final = a.out / "final"
-    model.save_pretrained(final)
-    processor.save_pretrained(final)
-    (final / "training.json").write_text(json.dumps(
-        {"trainer": "egx_notebook.model.train_grounding", "args": {k: str(v) for k, v in vars(a).items()},
-         "steps": steps, "init_from": str(a.init_from), "train_samples": len(samples),
-         "states": len(cache["state_rows"]), "mix": mix_shares(samples, weights, "dataset"),
-         "trainable": [n for n, _ in model.named_children() if n == "det_head"]}, indent=2))
+    final = save_final(model, processor, a.out, a, {
+        "trainer": "egx_notebook.model.train_grounding", "steps": steps, "train_samples": len(samples),
+        "states": len(cache["state_rows"]), "mix": mix_shares(samples, weights, "dataset"),
+        "trainable": [n for n, _ in model.named_children() if n == "det_head"]})
     print(f"final model: {final}")
 
 

@@ -26,7 +26,6 @@ and the fused grid belong to the view as it was.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
@@ -41,8 +40,8 @@ from .data.sampling import mix_shares, sample_weights
 from .modeling.losses import mask_losses
 from .modeling_egx import EgxForConditionalGeneration
 from .processing_egx import EgxProcessor
-from .train import _name_weights, only_tasks, read_samples
-from .train_grounding import _collate, _Indexed, last_token_states
+from .train import only_tasks, read_samples
+from .train_grounding import _collate, _Indexed, head_trainer_parser, last_token_states, save_final
 
 __all__ = ["seg_inputs", "build_mask_cache", "mask_iou", "train_masks"]
 
@@ -201,22 +200,10 @@ def train_masks(model: EgxForConditionalGeneration, cache: dict, weights: np.nda
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--init-from", type=Path, required=True, help="the model folder whose other parts stay as they are")
-    p.add_argument("--data", type=Path, required=True, help="folder with train.jsonl and val.jsonl from the builder")
-    p.add_argument("--data-root", type=Path, help="root the samples' image paths are relative to")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--minutes", type=float, default=40.0, help="training time (the cache is built before)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save-every", type=int, default=200, help="steps between checkpoints (out/checkpoint.pt)")
+    p = head_trainer_parser(__doc__, minutes=40.0, lr=5e-4)
     p.add_argument("--eval-every", type=int, default=200, help="steps between val scores (the best head is kept)")
     p.add_argument("--val-samples", type=int, default=400,
                    help="val segment samples of real datasets scored to pick the head kept (0: keep the last)")
-    p.add_argument("--balance", type=float, default=0.0)
-    p.add_argument("--dataset-weights", type=_name_weights, metavar="NAME=W,...")
-    p.add_argument("--num-workers", type=int, default=2, help="loader workers while building the cache")
     a = p.parse_args(argv)
     from egx_notebook.asking import MASK_THRESHOLD
 
@@ -239,13 +226,9 @@ def main(argv: list[str] | None = None) -> None:
     result = train_masks(model, caches["cache"], weights, a.out, minutes=a.minutes, val_cache=caches.get("val_cache"),
                          threshold=MASK_THRESHOLD, batch_size=a.batch_size, lr=a.lr, save_every=a.save_every,
                          eval_every=a.eval_every, seed=a.seed)
-    final = a.out / "final"
-    model.save_pretrained(final)
-    processor.save_pretrained(final)
-    (final / "training.json").write_text(json.dumps(
-        {"trainer": "egx_notebook.model.train_masks", "args": {k: str(v) for k, v in vars(a).items()},
-         **result, "init_from": str(a.init_from), "train_samples": len(samples), "val_samples": len(val),
-         "mix": mix_shares(samples, weights, "dataset"), "trainable": ["seg_head"]}, indent=2))
+    final = save_final(model, processor, a.out, a, {
+        "trainer": "egx_notebook.model.train_masks", **result, "train_samples": len(samples),
+        "val_samples": len(val), "mix": mix_shares(samples, weights, "dataset"), "trainable": ["seg_head"]})
     print(f"final model: {final} (head of step {result['kept_step']})")
 
 
