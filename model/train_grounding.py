@@ -245,6 +245,17 @@ def head_trainer_parser(description: str, minutes: float, lr: float) -> argparse
     return p
 
 
+def start_head_training(args: argparse.Namespace, task: str, **config) -> tuple[EgxProcessor,
+                                                                             EgxForConditionalGeneration, list[dict]]:
+    """Seed, make ``args.out``, load the model to train a head of (``config`` overrides its
+    EgxConfig) and read the training samples of ``task``."""
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    processor = EgxProcessor.from_pretrained(args.init_from)
+    model = EgxForConditionalGeneration.from_pretrained(args.init_from, **config).eval()
+    return processor, model, only_tasks(read_samples(args.data / "train.jsonl"), [task])
+
+
 def save_final(model: EgxForConditionalGeneration, processor: EgxProcessor, out: Path, args: argparse.Namespace,
                record: dict) -> Path:
     """Write the trained model to ``out/final`` with its ``training.json`` (the args, then ``record``)."""
@@ -263,11 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--states-per-question", type=int, default=2,
                    help="[DET] states taken per (source, question) pair; each draw uses one of its question's")
     a = p.parse_args(argv)
-    torch.manual_seed(a.seed)
-    a.out.mkdir(parents=True, exist_ok=True)
-    processor = EgxProcessor.from_pretrained(a.init_from)
-    model = EgxForConditionalGeneration.from_pretrained(a.init_from, **a.config).eval()
-    samples = only_tasks(read_samples(a.data / "train.jsonl"), ["ground"])
+    processor, model, samples = start_head_training(a, "ground", **a.config)
     cache_path = a.out / "cache.pt"
     if cache_path.exists():
         cache = torch.load(cache_path, weights_only=False)

@@ -41,7 +41,8 @@ from .modeling.losses import mask_losses
 from .modeling_egx import EgxForConditionalGeneration
 from .processing_egx import EgxProcessor
 from .train import only_tasks, read_samples
-from .train_grounding import _collate, _Indexed, head_trainer_parser, last_token_states, save_final
+from .train_grounding import (_collate, _Indexed, head_trainer_parser, last_token_states, save_final,
+                              start_head_training)
 
 __all__ = ["seg_inputs", "build_mask_cache", "mask_iou", "train_masks"]
 
@@ -207,11 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     from egx_notebook.asking import MASK_THRESHOLD
 
-    torch.manual_seed(a.seed)
-    a.out.mkdir(parents=True, exist_ok=True)
-    processor = EgxProcessor.from_pretrained(a.init_from)
-    model = EgxForConditionalGeneration.from_pretrained(a.init_from).eval()
-    samples = only_tasks(read_samples(a.data / "train.jsonl"), ["segment"])
+    processor, model, samples = start_head_training(a, "segment")
     val = [s for s in only_tasks(read_samples(a.data / "val.jsonl"), ["segment"]) if s["dataset"] != "synthetic"]
     val = [val[i] for i in np.random.default_rng(a.seed).permutation(len(val))[: a.val_samples]]
     caches = {}
