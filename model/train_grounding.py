@@ -140,6 +140,43 @@ def _flip(pixels, valid, mask, boxes, side: int, dims: tuple[int, ...]):
     return pixels, valid, mask, boxes
 
 
+def head_optimizer(model: EgxForConditionalGeneration, head: torch.nn.Module, lr: float,
+                   weight_decay: float) -> torch.optim.AdamW:
+    """Freeze ``model`` but ``head`` (everything in eval mode) and return AdamW over the head."""
+    model.eval()
+    model.requires_grad_(False)
+    head.requires_grad_(True)
+    return torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+
+
+def head_lr_scale(step: int, warmup_steps: int, progress: float) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine over the time budget (``progress`` in [0, 1]) to 5 %."""
+    return min(1.0, (step + 1) / warmup_steps) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def resume_head(path: Path, head: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator,
+                log=print) -> dict:
+    """Load a head checkpoint written by :func:`save_head` into ``head``, ``opt`` and ``rng``;
+    returns the whole saved state ({} when there is none)."""
+    if not path.exists():
+        return {}
+    state = torch.load(path, weights_only=False)
+    head.load_state_dict(state["head"])
+    opt.load_state_dict(state["optimizer"])
+    rng.bit_generator.state = state["rng"]
+    log(f"resuming from {path} at step {state['step']}")
+    return state
+
+
+def save_head(path: Path, head: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator, step: int,
+              elapsed_s: float, **extra) -> None:
+    """Save the head, its optimizer and ``rng`` at ``step`` (plus ``extra``) for :func:`resume_head`."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"head": head.state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed_s": elapsed_s,
+                "rng": rng.bit_generator.state, **extra}, tmp)
+    tmp.replace(path)  # a crash mid-save never leaves a half-written checkpoint
+
+
 def train_grounding(model: EgxForConditionalGeneration, cache: dict, weights: np.ndarray, out: Path, *,
                     minutes: float, batch_size: int = 16, lr: float = 2e-3, weight_decay: float = 0.05,
                     warmup_steps: int = 100, save_every: int = 200, mask_rows_per_step: int = 4, seed: int = 0,
@@ -150,21 +187,12 @@ def train_grounding(model: EgxForConditionalGeneration, cache: dict, weights: np
     ``mask_rows_per_step`` rows of each draw; boxes on every row.
     """
     head = model.det_head
-    model.eval()
-    model.requires_grad_(False)
-    head.requires_grad_(True)
+    opt = head_optimizer(model, head, lr, weight_decay)
     head.train()
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    step, spent = 0, 0.0
     rng = np.random.default_rng(seed)
     ckpt = out / "checkpoint.pt"
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        head.load_state_dict(state["head"])
-        opt.load_state_dict(state["optimizer"])
-        step, spent = state["step"], state["elapsed_s"]
-        rng.bit_generator.state = state["rng"]
-        log(f"resuming from {ckpt} at step {step}")
+    state = resume_head(ckpt, head, opt, rng, log)
+    step, spent = state.get("step", 0), state.get("elapsed_s", 0.0)
     by_key: dict[int, list[int]] = {}
     for j, i in enumerate(cache["state_rows"].tolist()):
         by_key.setdefault(int(cache["key_ids"][i]), []).append(j)
@@ -175,7 +203,7 @@ def train_grounding(model: EgxForConditionalGeneration, cache: dict, weights: np
     start = time.time() - spent
     while time.time() - start < budget:
         progress = (time.time() - start) / budget
-        scale = min(1.0, (step + 1) / warmup_steps) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+        scale = head_lr_scale(step, warmup_steps, progress)
         for g in opt.param_groups:
             g["lr"] = lr * scale
         idx = rng.choice(len(weights), batch_size, p=weights)
@@ -218,10 +246,7 @@ def train_grounding(model: EgxForConditionalGeneration, cache: dict, weights: np
             log_file.flush()
             log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         if step % save_every == 0:
-            tmp = out / "checkpoint.pt.tmp"
-            torch.save({"head": head.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                        "elapsed_s": time.time() - start, "rng": rng.bit_generator.state}, tmp)
-            tmp.replace(ckpt)  # a crash mid-save never leaves a half-written checkpoint
+            save_head(ckpt, head, opt, rng, step, time.time() - start)
     log_file.close()
     head.eval()
     return step

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import time
 from pathlib import Path
 
@@ -41,8 +40,9 @@ from .modeling.losses import mask_losses
 from .modeling_egx import EgxForConditionalGeneration
 from .processing_egx import EgxProcessor
 from .train import only_tasks, read_samples
-from .train_grounding import (_collate, _Indexed, head_trainer_parser, last_token_states, save_final,
-                              start_head_training)
+from .metrics import MaskIoUMetric
+from .train_grounding import (_collate, _Indexed, head_lr_scale, head_optimizer, head_trainer_parser,
+                              last_token_states, resume_head, save_final, save_head, start_head_training)
 
 __all__ = ["seg_inputs", "build_mask_cache", "mask_iou", "train_masks"]
 
@@ -105,15 +105,13 @@ def _head_logits(model: EgxForConditionalGeneration, cache: dict, rows: torch.Te
 def mask_iou(model: EgxForConditionalGeneration, cache: dict, threshold: float, batch_size: int = 16) -> float:
     """Mean IoU of the head's masks (probability > ``threshold``) against the cached targets."""
     rows = torch.nonzero(cache["target_valid"]).flatten()
-    ious = []
+    metric = MaskIoUMetric()
     for k in range(0, len(rows), batch_size):
         r = rows[k: k + batch_size]
         pred = torch.sigmoid(_head_logits(model, cache, r)) > threshold
-        target = cache["target"][r]
-        inter = (pred & target).flatten(1).sum(1).float()
-        union = (pred | target).flatten(1).sum(1).float()
-        ious.append(torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)))
-    return float(torch.cat(ious).mean()) if ious else float("nan")
+        for p, t in zip(pred.numpy(), cache["target"][r].numpy()):
+            metric.update(p, t)
+    return metric.compute()["miou"] if metric.ious else float("nan")
 
 
 def train_masks(model: EgxForConditionalGeneration, cache: dict, weights: np.ndarray, out: Path, *,
@@ -127,21 +125,12 @@ def train_masks(model: EgxForConditionalGeneration, cache: dict, weights: np.nda
     steps run, the val score of each evaluation and the step of the head kept.
     """
     head = model.seg_head
-    model.eval()
-    model.requires_grad_(False)
-    head.requires_grad_(True)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    step, spent, scores = 0, 0.0, []
-    best = None
+    opt = head_optimizer(model, head, lr, weight_decay)
     rng = np.random.default_rng(seed)
     ckpt = out / "checkpoint.pt"
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        head.load_state_dict(state["head"])
-        opt.load_state_dict(state["optimizer"])
-        step, spent, scores, best = state["step"], state["elapsed_s"], state["scores"], state["best"]
-        rng.bit_generator.state = state["rng"]
-        log(f"resuming from {ckpt} at step {step}")
+    state = resume_head(ckpt, head, opt, rng, log)
+    step, spent = state.get("step", 0), state.get("elapsed_s", 0.0)
+    scores, best = state.get("scores", []), state.get("best")
 
     def evaluate() -> None:
         nonlocal best
@@ -165,7 +154,7 @@ def train_masks(model: EgxForConditionalGeneration, cache: dict, weights: np.nda
     while time.time() - start < budget:
         head.train()
         progress = (time.time() - start) / budget
-        scale = min(1.0, (step + 1) / warmup_steps) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+        scale = head_lr_scale(step, warmup_steps, progress)
         for group in opt.param_groups:
             group["lr"] = lr * scale
         rows = torch.from_numpy(rng.choice(len(usable), batch_size, p=usable))
@@ -186,11 +175,7 @@ def train_masks(model: EgxForConditionalGeneration, cache: dict, weights: np.nda
         if step % eval_every == 0:
             evaluate()
         if step % save_every == 0:
-            tmp = out / "checkpoint.pt.tmp"
-            torch.save({"head": head.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                        "elapsed_s": time.time() - start, "rng": rng.bit_generator.state, "scores": scores,
-                        "best": best}, tmp)
-            tmp.replace(ckpt)  # a crash mid-save never leaves a half-written checkpoint
+            save_head(ckpt, head, opt, rng, step, time.time() - start, scores=scores, best=best)
     log_file.close()
     if not scores or scores[-1]["step"] != step:
         evaluate()
