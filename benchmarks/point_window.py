@@ -9,7 +9,7 @@ asks ``da.egx.refer(point=...)`` (is the class named right?) and
 ``da.egx.segment(point=...)`` (mask IoU against the annotated object inside the
 sample's window) exactly as a user would, once per window side, and prints the
 referring accuracy and the mean mask IoU. It chose ``egx_notebook.views.POINT_REGION_SIDE``
-and the infrared exception for masks in ``region_side``.
+(for masks of infrared points too since version 13; 64 px before).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         for ds in REAL_DATASETS:
             for side in sides:
                 # every task gets this side here, whatever region_side would choose
-                asking.region_side = lambda kinds, task, source, side=side: side
+                asking.region_side = lambda kinds, side=side: side
                 right, ious, n = AccuracyMetric(), MaskIoUMetric(), defaultdict(int)
                 for s in rows:
                     if s["dataset"] != ds or n[s["task"]] >= a.per_dataset:

@@ -221,7 +221,7 @@ def run_task(
     check_min_score(min_score)
     req = _Request(da, engine or get_engine())
     prompts = parse_prompts(req.grid, point=point, box=box, polygon=polygon, mask=mask, crs=crs)
-    side = region_side([p.kind for p in prompts], task, req.profile.source)
+    side = region_side([p.kind for p in prompts])
     view = choose_view(req.grid, prompts_bounds(prompts), level, req.engine.input_size, min_region_side=side)
     result = req.run(view, task, question, prompts, history, max_new_tokens, min_score)
     return Answer(

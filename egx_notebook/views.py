@@ -30,8 +30,8 @@ LEVELS = ("auto", "scene", "region")
 MIN_REGION_SIDE = 64
 #: Smallest region window around point-only prompts. A point does not tell the object's size,
 #: and a 64-px window cuts through objects larger than it (oil wells at 0.41 m, ships); 128 px
-#: answered better on every validation dataset, except masks of infrared small targets
-#: (benchmarks/point_window.py; see region_side).
+#: answered better on every validation dataset, masks of infrared targets included since the
+#: builder draws point windows of 64-256 px (benchmarks/point_window.py; see region_side).
 POINT_REGION_SIDE = 128
 #: Bytes read per stripe when decimating a file-backed (non-dask) window.
 STRIPE_BYTES = 32 * 2**20
@@ -81,14 +81,13 @@ def fit_window(start: float, side: int, size: int) -> tuple[int, int]:
     return off, side
 
 
-def region_side(kinds: Sequence[str], task: str, source: str) -> int:
-    """Smallest region window for prompts of ``kinds`` asked with ``task`` on a ``source`` raster.
+def region_side(kinds: Sequence[str]) -> int:
+    """Smallest region window, in raster pixels, for prompts of ``kinds``.
 
-    Point-only prompts get :data:`POINT_REGION_SIDE`, except masks of infrared points
-    (``segment``): infrared targets are a few pixels across and their masks need the
-    64-px zoom. Everything else gets :data:`MIN_REGION_SIDE`.
+    Point-only prompts get :data:`POINT_REGION_SIDE` (a point does not tell the size of
+    the object under it); everything else gets :data:`MIN_REGION_SIDE`.
     """
-    if kinds and all(k == "point" for k in kinds) and not (task == "segment" and source == "infrared"):
+    if kinds and all(k == "point" for k in kinds):
         return POINT_REGION_SIDE
     return MIN_REGION_SIDE
 

@@ -293,9 +293,9 @@ def _point_window(o: Obj, item: Item, rng: np.random.Generator) -> tuple[list[in
     """A window of a size drawn without looking at the object, around a point on ``o``.
 
     The product cannot know how large the object under a point is, so it reads a
-    fixed window centred on the point (``egx_notebook.views.region_side``: 128 px,
-    64 px for infrared masks). Drawing sides of 64-256 px here, centred on the
-    point and shifted only at the image edge, trains the model on what it sees.
+    fixed window centred on the point (``egx_notebook.views.region_side``: 128 px).
+    Drawing sides of 64-256 px here, centred on the point and shifted only at the
+    image edge, trains the model on what it sees.
     """
     x, y = _point_on(o.mask if o.mask is not None and o.mask.any() else None, o.box, rng)
     r = rng.random()

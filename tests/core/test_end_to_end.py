@@ -121,7 +121,7 @@ def test_region_level_zooms_in_and_maps_back(steered_engine):
     box = da.egx.segment(box=utm_box(195, 145, 205, 155))  # a 10 px box: 3x its extent, at least 64 px
     assert box.view.shape == (64, 64)
     ir = memory_raster((1, 300, 400), crs=UTM, source="infrared", seed=3)
-    assert ir.egx.segment(point=utm_point(200.5, 150.5)).view.shape == (64, 64)  # small-target masks zoom in
+    assert ir.egx.segment(point=utm_point(200.5, 150.5)).view.shape == (128, 128)  # infrared points too
     assert ir.egx.refer(point=utm_point(200.5, 150.5)).view.shape == (128, 128)
     wide = da.egx.refer(box=utm_box(100, 100, 300, 200))  # 3x the box's extent > 128 px input: decimated
     assert wide.view.factor == 4 and wide.view.window == (0, 0, 400, 300)

@@ -10,27 +10,20 @@ from egx_notebook.views import MIN_REGION_SIDE, POINT_REGION_SIDE, choose_view, 
 from core_rasters import memory_raster
 
 
-@pytest.mark.parametrize("task", ["refer", "vqa", "segment"])
-@pytest.mark.parametrize("source", ["optical", "sar"])
-def test_point_prompts_get_the_wider_window(task, source):
-    assert region_side(["point"], task, source) == POINT_REGION_SIDE
-    assert region_side(["point", "point"], task, source) == POINT_REGION_SIDE
-
-
-def test_infrared_point_masks_keep_the_close_zoom_but_infrared_refer_does_not():
-    assert region_side(["point"], "segment", "infrared") == MIN_REGION_SIDE
-    assert region_side(["point"], "refer", "infrared") == POINT_REGION_SIDE
+def test_point_prompts_get_the_wider_window():
+    assert region_side(["point"]) == POINT_REGION_SIDE
+    assert region_side(["point", "point"]) == POINT_REGION_SIDE
 
 
 @pytest.mark.parametrize("kinds", [["box"], ["polygon"], ["mask"], ["point", "box"], []])
 def test_prompts_with_an_extent_keep_the_smallest_window(kinds):
-    assert region_side(kinds, "refer", "optical") == MIN_REGION_SIDE
+    assert region_side(kinds) == MIN_REGION_SIDE
 
 
 def test_a_point_on_a_large_raster_looks_through_128_px_at_native_resolution():
     grid = grid_of(memory_raster((3, 600, 700), source="optical"))
     view = choose_view(grid, (300.5, 200.5, 300.5, 200.5), "auto", 256,
-                       min_region_side=region_side(["point"], "refer", "optical"))
+                       min_region_side=region_side(["point"]))
     assert (view.height, view.width, view.factor) == (128, 128, 1)
     x0, y0, x1, y1 = view.window
     assert x0 <= 300 < x1 and y0 <= 200 < y1
