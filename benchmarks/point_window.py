@@ -1,15 +1,18 @@
 """How large a window should a point prompt look through? A table per dataset and side.
 
     python benchmarks/point_window.py --checkpoint model/checkpoints/default \\
-        --data runs/data-v4 --data-root ../shared/data [--sides 64,128] [--per-dataset 30]
+        --data runs/data-v4 --data-root ../shared/data [--sides 64,128,128+64] [--per-dataset 30]
 
 A point says nothing about the size of the object under it, so the region window around
 a point-only prompt has a fixed smallest side. For real validation point prompts this
 asks ``da.egx.refer(point=...)`` (is the class named right?) and
 ``da.egx.segment(point=...)`` (mask IoU against the annotated object inside the
 sample's window) exactly as a user would, once per window side, and prints the
-referring accuracy and the mean mask IoU. It chose ``egx_notebook.views.POINT_REGION_SIDE``
-(for masks of infrared points too since version 13; 64 px before).
+referring accuracy and the mean mask IoU. A side ``WIDE+CLOSE`` is ``segment``'s two
+looks (the mean of the masks of a WIDE and a CLOSE window; ``refer`` looks once, at WIDE);
+a plain side is one look. It chose ``egx_notebook.views.POINT_REGION_SIDE`` (for masks of
+infrared points too since version 14; 64 px before) and
+``egx_notebook.asking.CLOSE_POINT_SIDE``, ``segment``'s second look.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ def main(argv: list[str] | None = None) -> None:
     from egx_notebook.model.train import read_samples
 
     p = diagnostic_parser(__doc__)
-    p.add_argument("--sides", default="64,128", help="comma-separated smallest window sides (raster pixels)")
+    p.add_argument("--sides", default="64,128,128+64",
+                   help="comma-separated smallest window sides (raster pixels); WIDE+CLOSE: segment looks twice "
+                        "and averages the masks (the product's own: 128+64)")
     p.add_argument("--per-dataset", type=int, default=30, help="point prompts per dataset and task")
     a = p.parse_args(argv)
-    sides = [int(s) for s in a.sides.split(",")]
+    sides = a.sides.split(",")
     classes = {c.label: list(c.singular + c.plural) for c in CLASSES.values()}
     egx.use(str(a.checkpoint))
     rows = [s for s in read_samples(a.data / "val.jsonl")
@@ -42,12 +47,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"point-prompt window: {a.checkpoint}")
     print("| dataset | side | refer accuracy (prompts) | point mask IoU (prompts) |")
     print("|---|---|---|---|")
-    own = asking.region_side
+    own = asking.region_side, asking.CLOSE_POINT_SIDE
     try:
         for ds in REAL_DATASETS:
             for side in sides:
-                # every task gets this side here, whatever region_side would choose
-                asking.region_side = lambda kinds, side=side: side
+                # every task gets this side here, whatever region_side would choose; "128+64" is
+                # segment's two looks (128 px and a closer 64 px, masks averaged), "128" one look
+                wide, close = (int(v) for v in (side + "+" + side).split("+")[:2])
+                asking.region_side = lambda kinds, wide=wide: wide
+                asking.CLOSE_POINT_SIDE = close
                 right, ious, n = AccuracyMetric(), MaskIoUMetric(), defaultdict(int)
                 for s in rows:
                     if s["dataset"] != ds or n[s["task"]] >= a.per_dataset:
@@ -76,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
                 miou = f"{miou['miou']:.3f} ({miou['samples']})" if miou["samples"] else "-"
                 print(f"| {ds} | {side} | {acc} | {miou} |", flush=True)
     finally:
-        asking.region_side = own
+        asking.region_side, asking.CLOSE_POINT_SIDE = own
 
 
 if __name__ == "__main__":

@@ -219,8 +219,12 @@ class EgxDataArrayAccessor:
                 mask: Any = None, crs: Any = None, level: str = "auto", max_new_tokens: int = 48):
         """The mask of the prompted object (or of ``expression`` when no prompt is given).
 
-        With points only, the mask keeps the connected piece under each point (or the
-        piece nearest it): a point asks for the object under it, not its neighbours.
+        With points only, the model looks twice, through the point's window
+        (``views.POINT_REGION_SIDE``, 128 px) and a closer one
+        (``asking.CLOSE_POINT_SIDE``, 64 px), since a point does not tell how large the
+        object under it is; the mask is the mean of the two looks' where both see, and
+        keeps the connected piece under each point (or the piece nearest it): a point asks
+        for the object under it, not its neighbours. ``answer.views`` lists both windows.
 
         Parameters
         ----------

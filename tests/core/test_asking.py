@@ -86,3 +86,54 @@ def test_added_boxes_lie_on_a_doubtful_box_and_on_no_kept_one():
     assert added_boxes(tiles, doubtful, kept).tolist() == [True, False, False, False]
     assert added_boxes(tiles, np.zeros((0, 4)), kept).tolist() == [False] * 4
     assert added_boxes(tiles[:1], doubtful, np.zeros((0, 4))).tolist() == [True]
+
+
+def test_mean_point_masks_averages_where_the_close_look_sees_and_keeps_the_rest():
+    from egx_notebook.asking import mean_point_masks
+    from egx_notebook.views import View
+
+    wide_view, close_view = View(0, 0, 8, 8, 1, "region"), View(2, 4, 4, 4, 1, "region")
+    wide = {"text": "x", "masks": np.full((1, 8, 8), 0.2, np.float32)}
+    close = {"text": "y", "masks": np.full((1, 4, 4), 0.6, np.float32)}
+    out = mean_point_masks(wide, wide_view, close, close_view)
+    expected = np.full((8, 8), 0.2, np.float32)
+    expected[2:6, 4:8] = 0.4
+    np.testing.assert_allclose(out["masks"][0], expected)
+    assert out["text"] == "x" and np.all(wide["masks"] == np.float32(0.2))  # the cached result is not changed
+
+
+def test_mean_point_masks_samples_the_close_look_on_a_decimated_wide_grid():
+    from egx_notebook.asking import mean_point_masks
+    from egx_notebook.views import View
+
+    wide_view, close_view = View(0, 0, 8, 8, 2, "region"), View(0, 0, 4, 4, 1, "region")  # wide pixel = 2 x 2 raster px
+    close_masks = np.zeros((1, 4, 4), np.float32)
+    close_masks[0, 2:, 2:] = 1.0  # raster pixels 2-3: wide pixel (1, 1)
+    out = mean_point_masks({"masks": np.zeros((1, 4, 4), np.float32)}, wide_view, {"masks": close_masks}, close_view)
+    expected = np.zeros((4, 4), np.float32)
+    expected[1, 1] = 0.5
+    np.testing.assert_allclose(out["masks"][0], expected)
+
+
+def test_mean_point_masks_leaves_box_masks_and_unmatched_answers_alone():
+    from egx_notebook.asking import mean_point_masks
+    from egx_notebook.views import View
+
+    view = View(0, 0, 4, 4, 1, "region")
+    wide = {"boxes": np.array([[0, 0, 2, 2]]), "masks": np.zeros((2, 4, 4), np.float32)}  # a box's mask, then [SEG]
+    close = {"masks": np.ones((1, 4, 4), np.float32)}
+    out = mean_point_masks(wide, view, close, view)
+    assert np.all(out["masks"][0] == 0) and np.all(out["masks"][1] == 0.5)
+    assert mean_point_masks(wide, view, {"masks": np.ones((2, 4, 4), np.float32)}, view) is wide  # 1 [SEG] against 2
+    assert mean_point_masks(wide, view, {"text": "no mask"}, view) is wide
+
+
+def test_segment_with_a_point_looks_twice_and_a_box_once(optical_tif, fake_engine):
+    from egx_notebook.asking import CLOSE_POINT_SIDE
+    from egx_notebook.views import POINT_REGION_SIDE
+
+    da = egx.open_raster(optical_tif)
+    two = da.egx.segment(point=utm_point(150.5, 100.5))
+    assert [v.height for v in two.views] == [POINT_REGION_SIDE, CLOSE_POINT_SIDE] and len(two.raw) == 2
+    assert len(da.egx.segment(box=utm_box(140, 90, 160, 110)).views) == 1
+    assert len(da.egx.refer(point=utm_point(150.5, 100.5)).views) == 1
