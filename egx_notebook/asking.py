@@ -149,26 +149,42 @@ def piece_at(mask: np.ndarray, points: Sequence[tuple[float, float]]) -> np.ndar
     return np.isin(labels, sorted(keep))
 
 
+def _result_boxes(result: dict) -> np.ndarray:
+    """The boxes of a model result, (N, 4), in view pixels."""
+    boxes = result.get("boxes")
+    return np.asarray(boxes if boxes is not None else np.zeros((0, 4)), float).reshape(-1, 4)
+
+
+def _mask_owners(result: dict) -> list[int]:
+    """The box each mask of ``result`` belongs to (an index into its boxes), -1 for a mask of its own.
+
+    ``result["mask_boxes"][j]`` (when given) is the box of mask ``j``, or -1; without it
+    mask ``j`` belongs to box ``j``.
+    """
+    masks = result.get("masks")
+    n_masks, n_boxes = (0 if masks is None else len(masks)), len(_result_boxes(result))
+    owner = result.get("mask_boxes")
+    if owner is None:
+        owner = [j if j < n_boxes else -1 for j in range(n_masks)]
+    owner = [int(b) if 0 <= int(b) < n_boxes else -1 for b in np.asarray(owner).reshape(-1)[:n_masks]]
+    return owner + [-1] * (n_masks - len(owner))
+
+
 def _detections(result: dict, view: View, n_prompts: int, default_label: str | None,
                 points: Sequence[tuple[float, float]] = ()) -> list[Detection]:
     """Model output in view pixels -> detections in raster pixels.
 
-    ``result["mask_boxes"][j]`` (when given) is the box that mask ``j`` belongs to, or
-    -1 for a mask of its own (e.g. a ``[SEG]`` mask next to grounded boxes); without
-    it mask ``j`` belongs to box ``j``. Boxes come first, in order, each with its
+    Masks belong to boxes as :func:`_mask_owners` reads them (a ``[SEG]`` mask next to
+    grounded boxes is a mask of its own). Boxes come first, in order, each with its
     mask; masks of their own follow. With ``points`` (view pixels), a mask of its own
     keeps only its pieces at the points (:func:`piece_at`).
     """
-    boxes = np.asarray(result.get("boxes") if result.get("boxes") is not None else np.zeros((0, 4)), float).reshape(-1, 4)
+    boxes = _result_boxes(result)
     scores = np.asarray(result.get("scores") if result.get("scores") is not None else np.zeros(len(boxes)), float)
     labels = list(result.get("labels") or [])
     masks = result.get("masks")
     masks = np.zeros((0, *view.shape), np.float32) if masks is None else np.asarray(masks)
-    owner = result.get("mask_boxes")
-    if owner is None:
-        owner = [j if j < len(boxes) else -1 for j in range(len(masks))]
-    owner = [int(b) if 0 <= int(b) < len(boxes) else -1 for b in np.asarray(owner).reshape(-1)[: len(masks)]]
-    owner += [-1] * (len(masks) - len(owner))
+    owner = _mask_owners(result)
     box_masks: dict[int, list[int]] = {}
     for j, b in enumerate(owner):
         if b >= 0:
@@ -227,14 +243,14 @@ def run_task(
     check_min_score(min_score)
     req = _Request(da, engine or get_engine())
     prompts = parse_prompts(req.grid, point=point, box=box, polygon=polygon, mask=mask, crs=crs)
-    side = region_side([p.kind for p in prompts])
-    view = choose_view(req.grid, prompts_bounds(prompts), level, req.engine.input_size, min_region_side=side)
+    bounds = prompts_bounds(prompts)
+    view = choose_view(req.grid, bounds, level, req.engine.input_size,
+                       min_region_side=region_side([p.kind for p in prompts]))
     result = req.run(view, task, question, prompts, history, max_new_tokens, min_score)
     views, raw = [view], [result]
     points = _point_prompts(task, prompts, view)
     if points and view.level == "region":
-        close = choose_view(req.grid, prompts_bounds(prompts), level, req.engine.input_size,
-                            min_region_side=CLOSE_POINT_SIDE)
+        close = choose_view(req.grid, bounds, level, req.engine.input_size, min_region_side=CLOSE_POINT_SIDE)
         if close != view:  # a second, closer look: the mask is the mean of the two where both see it
             close_result = req.run(close, task, question, prompts, history, max_new_tokens, min_score)
             result = mean_point_masks(result, view, close_result, close)
@@ -253,18 +269,6 @@ def run_task(
     )
 
 
-def _own_masks(result: dict) -> list[int]:
-    """Indices of the masks of ``result`` that belong to no box (``[SEG]`` masks), as :func:`_detections` reads them."""
-    masks = result.get("masks")
-    if masks is None:
-        return []
-    boxes = result.get("boxes")
-    n_boxes = 0 if boxes is None else len(np.asarray(boxes).reshape(-1, 4))
-    owner = result.get("mask_boxes")
-    owner = list(range(len(masks))) if owner is None else [int(o) for o in np.asarray(owner).reshape(-1)]
-    return [j for j in range(len(masks)) if not (j < len(owner) and 0 <= owner[j] < n_boxes)]
-
-
 def mean_point_masks(wide: dict, wide_view: View, close: dict, close_view: View) -> dict:
     """``wide``'s result with its ``[SEG]`` mask probabilities averaged with ``close``'s where ``close_view`` sees.
 
@@ -274,7 +278,7 @@ def mean_point_masks(wide: dict, wide_view: View, close: dict, close_view: View)
     when the two looks answered with different numbers of masks, ``wide`` is returned
     as it is. Neither input is changed (results may be cached).
     """
-    mine, theirs = _own_masks(wide), _own_masks(close)
+    mine, theirs = ([j for j, b in enumerate(_mask_owners(r)) if b < 0] for r in (wide, close))
     if not mine or len(mine) != len(theirs):
         return wide
     masks = np.array(wide["masks"], dtype=np.float32, copy=True)
