@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
             for side in sides:
                 # every task gets this side here, whatever region_side would choose; "128+64" is
                 # segment's two looks (128 px and a closer 64 px, masks averaged), "128" one look
-                wide, close = (int(v) for v in (side + "+" + side).split("+")[:2])
+                # (a close window as large as the wide one is the same view, so run_task looks once)
+                wide_side, _, close_side = side.partition("+")
+                wide, close = int(wide_side), int(close_side or wide_side)
                 asking.region_side = lambda kinds, wide=wide: wide
                 asking.CLOSE_POINT_SIDE = close
                 right, ious, n = AccuracyMetric(), MaskIoUMetric(), defaultdict(int)
