@@ -169,7 +169,9 @@ class EgxDataArrayAccessor:
         small objects stay visible; the model may tile smaller rasters for a class
         it finds better that way (the default model: people, a few pixels across
         in the thermal frames of HIT-UAV). ``level="scene"`` always looks at the
-        whole raster once.
+        whole raster once. Ask at the raster's own resolution: the model learned
+        objects at the size native pixels show them, and enlarging a raster first
+        loses small ones (model card, "One look, tiles, or a second look").
 
         Parameters
         ----------

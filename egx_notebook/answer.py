@@ -45,6 +45,15 @@ class Answer:
         objects that have only a mask.
     scores : numpy.ndarray (N,)
     labels : list of str
+    detections : list of Detection
+        The same objects in raster pixels, with the view pieces their masks come from.
+    raw : list of dict
+        The processor's result for each view in ``views``, in view pixels: ``text``,
+        ``boxes``, ``scores``, ``labels``, ``masks`` (mask probabilities) and
+        ``mask_boxes``. For a point prompt answered with a second, closer look,
+        ``raw[0]`` already holds the mean of the two looks' mask probabilities
+        where both see them (the map the answer's mask is cut from) and
+        ``raw[1]`` is the closer look's own result.
     """
 
     def __init__(
