@@ -170,8 +170,9 @@ class EgxDataArrayAccessor:
         it finds better that way (the default model: people, a few pixels across
         in the thermal frames of HIT-UAV). ``level="scene"`` always looks at the
         whole raster once. Ask at the raster's own resolution: the model learned
-        objects at the size native pixels show them, and enlarging a raster first
-        loses small ones (model card, "One look, tiles, or a second look").
+        objects at the sizes whole chips and native tiles show them, and a raster
+        enlarged first makes them larger than that (thermal people: F1 0.58 as
+        they are, 0.38 at 1.5 times; model card, "One look, tiles, or a second look").
 
         Parameters
         ----------
