@@ -4,12 +4,15 @@ Each real validation chip is resampled by each ``--zooms`` factor (linear interp
 on a new pixel grid, ``DataArray.interp``), grounded with ``da.egx.ground(name)`` at the
 model's default level, and its boxes are scaled back to the chip's pixels. The table gives
 grounding F1 @ IoU 0.5 (true / false boxes) at each ``--thresholds`` cut, so one can see
-whether the model's scores and boxes survive a change of scale. Zoom 1 is the chip as it is;
-the boxes are kept down to the lowest threshold (for classes grounded with a second look,
-the doubtful range then starts there too).
+whether the model's scores and boxes survive a change of scale. Zoom 1 is the chip as it is.
+Each zoom is asked once, with the lowest threshold as ``min_score``, and the higher cuts are
+read off its boxes. A class grounded with a second look then looks again only at boxes
+under the lowest threshold, so a higher cut can differ a little from asking at it
+(``evaluate_api --thresholds`` asks at each); people on a raster over one model input are
+tiled, with no second look.
 
     python benchmarks/zoom_scale.py --data-root ../shared/data --datasets hit-uav \\
-        [--zooms 1,1.5,2] [--thresholds 0.4,0.45,0.5,0.55] [--max-images 100] [--checkpoint DIR]
+        [--zooms 1 1.5 2] [--thresholds 0.4 0.45 0.5 0.55] [--max-images 100] [--checkpoint DIR]
 """
 
 from __future__ import annotations
@@ -17,10 +20,6 @@ from __future__ import annotations
 import numpy as np
 
 from _cli import grounding_parser
-
-
-def _floats(text: str) -> list[float]:
-    return sorted({float(v) for v in text.split(",") if v.strip()})
 
 
 def zoomed(da, zoom: float):
@@ -31,7 +30,7 @@ def zoomed(da, zoom: float):
     out = da.interp(y=(np.arange(ny) + 0.5) / zoom, x=(np.arange(nx) + 0.5) / zoom, method="linear",
                     kwargs={"fill_value": "extrapolate"})
     out = out.assign_coords(y=np.arange(ny) + 0.5, x=np.arange(nx) + 0.5)
-    # the engine keys its encodings on the file path: the resampled array is not that file
+    # the resampled array is not the file it was read from (egx_path is part of the encoding cache's key)
     out.attrs = {k: v for k, v in da.attrs.items() if k != "egx_path"}
     return out
 
@@ -39,9 +38,10 @@ def zoomed(da, zoom: float):
 def main() -> None:
     p = grounding_parser(__doc__)
     p.set_defaults(datasets=["hit-uav"])
-    p.add_argument("--zooms", type=_floats, default=[1.0, 1.5, 2.0], help="comma-separated resampling factors")
-    p.add_argument("--thresholds", type=_floats, default=[0.4, 0.45, 0.5, 0.55], help="comma-separated score cuts")
+    p.add_argument("--zooms", type=float, nargs="+", default=[1.0, 1.5, 2.0], help="resampling factors")
+    p.add_argument("--thresholds", type=float, nargs="+", default=[0.4, 0.45, 0.5, 0.55], help="score cuts")
     a = p.parse_args()
+    thresholds = sorted(set(a.thresholds))
 
     import egx_notebook as egx
     from egx_notebook.model.data.vocabulary import CLASSES
@@ -55,18 +55,18 @@ def main() -> None:
         if da.rio.crs is not None:
             raise SystemExit(f"{ds}: zoom_scale resamples pixel-space chips only")
         for zoom in a.zooms:
-            answer = zoomed(da, zoom).egx.ground(CLASSES[label].plural[0], min_score=a.thresholds[0])
+            answer = zoomed(da, zoom).egx.ground(CLASSES[label].plural[0], min_score=thresholds[0])
             boxes, scores, _ = kept_objects(answer, None)
-            for t in a.thresholds:
+            for t in thresholds:
                 keep = scores >= t
                 metrics.setdefault((ds, zoom, t), GroundingMetric()).update(boxes[keep] / zoom, scores[keep], truth)
 
-    print("| dataset | zoom | " + " | ".join(f"F1 @ {t:g} (true / false)" for t in a.thresholds) + " |")
-    print("|---|---|" + "---|" * len(a.thresholds))
+    print("| dataset | zoom | " + " | ".join(f"F1 @ {t:g} (true / false)" for t in thresholds) + " |")
+    print("|---|---|" + "---|" * len(thresholds))
     for ds in a.datasets:
         for zoom in a.zooms:
             cells = []
-            for t in a.thresholds:
+            for t in thresholds:
                 r = metrics[(ds, zoom, t)].compute() if (ds, zoom, t) in metrics else None
                 cells.append("-" if r is None else f"{r['f1']:.3f} ({r['tp']} / {r['fp']})")
             print(f"| {ds} | {zoom:g} | " + " | ".join(cells) + " |")
